@@ -1,0 +1,5 @@
+"""Allow ``python -m vrm``."""
+
+from vrm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""The VRM web application: REST API under /api/v1, WebUI under /."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vrm import __version__
+from vrm.api import api_router
+from vrm.config import Settings
+from vrm.db import make_engine, make_session_factory
+from vrm.errors import VrmError
+from vrm.health import router as health_router
+from vrm.paths import STATIC_DIR
+from vrm.web.router import router as web_router
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """Build the application over ``engine`` (made from the settings when not given)."""
+    app = FastAPI(
+        title="OpenVRM",
+        version=__version__,
+        description="Virtual Resource Manager: inventory, placement and tasks over CNA agents.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine or make_engine(settings.database_url)
+    app.state.session_factory = make_session_factory(app.state.engine)
+    _install_error_handlers(app)
+    app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(health_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(status_code=status, content=jsonable_encoder(body))
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every failure leaves as the one JSON error shape."""
+
+    @app.exception_handler(VrmError)
+    async def vrm_error(_request: Request, exc: VrmError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        response = _error(exc.status, exc.code, exc.message, exc.details)
+        response.headers.update(headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [_clean_validation_error(e) for e in exc.errors()]
+        if errors and all(_is_bad_path_id(e) for e in errors):
+            return _error(404, "not_found", "no object has this id (ids are UUIDs)")
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body") or "request"
+        message = f"{where}: {first['msg']}"
+        return _error(422, "validation_error", message, {"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        response = _error(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", "internal error; the VRM log has the details")
+
+
+def _clean_validation_error(error: Any) -> dict[str, Any]:
+    """A pydantic error without its input echo or Python objects in ``ctx``."""
+    cleaned = {
+        "loc": list(error.get("loc", ())),
+        "msg": error.get("msg", ""),
+        "type": error.get("type", ""),
+    }
+    return cleaned
+
+
+def _is_bad_path_id(error: dict[str, Any]) -> bool:
+    """A malformed id in the URL path: the object cannot exist, so 404, not 422."""
+    return error["loc"][:1] == ["path"] and error["type"].startswith("uuid")

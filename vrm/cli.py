@@ -1,0 +1,146 @@
+"""The ``vrm`` command: serve the API and WebUI, migrate the database, manage users."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from vrm import __version__
+from vrm.config import Settings
+from vrm.db import make_engine, make_session_factory, redact_url
+from vrm.errors import VrmError
+from vrm.migrate import current_revision, head_revision, upgrade
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vrm", description="OpenVRM Virtual Resource Manager")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the REST API and the WebUI")
+    serve.add_argument("--host", help="address to listen on (default: VRM_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: VRM_PORT)")
+    serve.add_argument("--migrate", action="store_true", help="upgrade the database first")
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="apply all migrations")
+    db.add_parser("current", help="show the database's migration and the code's")
+
+    user = commands.add_parser("user", help="users").add_subparsers(
+        dest="user_command", required=True
+    )
+    create = user.add_parser("create", help="create a user")
+    create.add_argument("name")
+    create.add_argument("--role", default="operator", help="admin, operator or viewer")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vrm`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"vrm: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "serve":
+            return _serve(settings, args)
+        if args.command == "db":
+            return _db(settings, args.db_command)
+        return _user_create(settings, args)
+    except VrmError as exc:
+        print(f"vrm: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _db(settings: Settings, command: str) -> int:
+    engine = make_engine(settings.database_url)
+    try:
+        if command == "upgrade":
+            upgrade(engine)
+            print(f"database {redact_url(settings.database_url)} is at {current_revision(engine)}")
+            return 0
+        current, head = current_revision(engine), head_revision()
+        print(f"database: {current or 'empty'}\ncode:     {head}")
+        return 0 if current == head else 3
+    finally:
+        engine.dispose()
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from vrm.app import create_app
+    from vrm.auth.service import ensure_admin
+
+    engine = make_engine(settings.database_url)
+    if args.migrate:
+        upgrade(engine)
+    if current_revision(engine) != head_revision():
+        print(
+            "vrm: the database is not at the latest migration; run `vrm db upgrade`",
+            file=sys.stderr,
+        )
+        return 3
+    with make_session_factory(engine).begin() as session:
+        generated = ensure_admin(session, password=settings.admin_password)
+    if generated:
+        _announce_admin(generated)
+    app = create_app(settings, engine)
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=settings.log_level,
+    )
+    return 0
+
+
+def _announce_admin(password: str) -> None:
+    """Show a generated admin password; it is never shown again."""
+    line = "=" * 64
+    print(
+        f"{line}\nCreated user 'admin' with password: {password}\n"
+        f"It is shown only this once. Set VRM_ADMIN_PASSWORD to choose one.\n{line}",
+        flush=True,
+    )
+
+
+def _user_create(settings: Settings, args: argparse.Namespace) -> int:
+    from vrm.auth.security import generate_password
+    from vrm.auth.service import create_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            print("vrm: the passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = ""
+    generated = not password
+    password = password or generate_password()
+    engine = make_engine(settings.database_url)
+    with make_session_factory(engine).begin() as session:
+        create_user(session, name=args.name, password=password, role=args.role)
+    engine.dispose()
+    print(
+        f"created user {args.name!r} with role {args.role!r}"
+        + (f"; password: {password}" if generated else "")
+    )
+    return 0

@@ -1,0 +1,43 @@
+"""VRM settings: every knob is an environment variable with the ``VRM_`` prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "openvrm-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Settings of one VRM process."""
+
+    model_config = SettingsConfigDict(env_prefix="VRM_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///./var/vrm.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: str = DEFAULT_SECRET
+    admin_password: str | None = None
+    access_token_ttl_s: int = Field(default=8 * 3600, ge=60)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.env != "development" and self.secret_key == DEFAULT_SECRET:
+            raise ValueError(
+                "VRM_SECRET_KEY is still the development default; "
+                "set a long random value before running with VRM_ENV=production"
+            )
+        if self.env != "development" and len(self.secret_key) < 32:
+            raise ValueError("VRM_SECRET_KEY must be at least 32 characters in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()

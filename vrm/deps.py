@@ -1,0 +1,70 @@
+"""Typed request dependencies: the database session, settings and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from vrm.auth import service as auth_service
+from vrm.auth.principal import Principal
+from vrm.config import Settings
+from vrm.errors import Forbidden, Unauthorized
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request, committed when the endpoint succeeds, else rolled back."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/token")
+
+
+def get_principal(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The authenticated caller; 401 without a valid bearer token."""
+    if credentials is None:
+        raise Unauthorized("this call needs a bearer token", code="not_authenticated")
+    return auth_service.authenticate(session, token=credentials.credentials)
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def require(permission: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets only callers whose role grants ``permission`` through."""
+
+    def check(principal: CurrentUser) -> Principal:
+        if not principal.can(permission):
+            raise Forbidden(
+                f"role {principal.role!r} may not do this (needs {permission!r})",
+                details={"permission": permission},
+            )
+        return principal
+
+    return check
+
+
+Writer = Annotated[Principal, Depends(require("write"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

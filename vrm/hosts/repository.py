@@ -1,0 +1,13 @@
+"""SQL for hosts."""
+
+from __future__ import annotations
+
+from vrm.models import Host
+from vrm.repository import Repository
+
+
+class HostRepository(Repository[Host]):
+    """Compute nodes."""
+
+    model = Host
+    sortable = ("created_at", "name", "state", "memory_mib", "last_heartbeat_at")

@@ -1,0 +1,35 @@
+"""All ORM models; importing this package registers every table on ``Base.metadata``."""
+
+from vrm.models.auth import ApiToken, AuditRecord, EnrollmentToken, Role, User
+from vrm.models.base import Base
+from vrm.models.compute import Vm, VmDisk, VmNic
+from vrm.models.inventory import Cluster, Host, Site
+from vrm.models.network import Dvs, IpAllocation, IpPool, IpRange, PortGroup
+from vrm.models.storage import Datastore, HostDatastore, Volume
+from vrm.models.tasks import Alarm, Event, Task
+
+__all__ = [
+    "Alarm",
+    "ApiToken",
+    "AuditRecord",
+    "Base",
+    "Cluster",
+    "Datastore",
+    "Dvs",
+    "EnrollmentToken",
+    "Event",
+    "Host",
+    "HostDatastore",
+    "IpAllocation",
+    "IpPool",
+    "IpRange",
+    "PortGroup",
+    "Role",
+    "Site",
+    "Task",
+    "User",
+    "Vm",
+    "VmDisk",
+    "VmNic",
+    "Volume",
+]

@@ -1,0 +1,87 @@
+"""Virtual machines, their disks and their NICs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vrm.models.base import Base, IdMixin, TimestampMixin
+from vrm.models.enums import DiskBus, NicModel, VmState, str_enum
+
+if TYPE_CHECKING:
+    from vrm.models.inventory import Cluster
+
+
+class Vm(IdMixin, TimestampMixin, Base):
+    """A virtual machine (or, with ``is_template``, a template)."""
+
+    __tablename__ = "vms"
+    __table_args__ = (
+        UniqueConstraint("cluster_id", "name"),
+        CheckConstraint("vcpus >= 1 AND max_vcpus >= vcpus", name="vcpus"),
+        CheckConstraint("memory_mib >= 1 AND max_memory_mib >= memory_mib", name="memory"),
+        CheckConstraint("cpu_shares >= 1", name="cpu_shares"),
+        CheckConstraint("cpu_reservation_mhz >= 0 AND cpu_limit_mhz >= 0", name="cpu_qos"),
+    )
+
+    # The libvirt domain UUID; kept apart from ``id`` so imported domains keep theirs.
+    uuid: Mapped[UUID] = mapped_column(Uuid, unique=True, default=uuid4)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    cluster_id: Mapped[UUID] = mapped_column(ForeignKey("clusters.id", ondelete="RESTRICT"))
+    host_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("hosts.id", ondelete="RESTRICT"), index=True
+    )
+    vcpus: Mapped[int]
+    max_vcpus: Mapped[int]
+    memory_mib: Mapped[int]
+    max_memory_mib: Mapped[int]
+    cpu_shares: Mapped[int] = mapped_column(default=1024)
+    cpu_reservation_mhz: Mapped[int] = mapped_column(default=0)
+    # 0 means no limit.
+    cpu_limit_mhz: Mapped[int] = mapped_column(default=0)
+    state: Mapped[VmState] = mapped_column(str_enum(VmState), default=VmState.CREATING)
+    # The operation in progress, if any; set by compare-and-swap before work is sent.
+    task_state: Mapped[str | None] = mapped_column(String(32))
+    ha_enabled: Mapped[bool] = mapped_column(default=False)
+    is_template: Mapped[bool] = mapped_column(default=False)
+    boot_order: Mapped[list[Any]] = mapped_column(default=lambda: ["hd"])
+
+    cluster: Mapped[Cluster] = relationship(back_populates="vms", lazy="raise")
+    disks: Mapped[list[VmDisk]] = relationship(back_populates="vm", lazy="raise")
+    nics: Mapped[list[VmNic]] = relationship(back_populates="vm", lazy="raise")
+
+
+class VmDisk(IdMixin, Base):
+    """A volume attached to a VM as a disk device."""
+
+    __tablename__ = "vm_disks"
+    __table_args__ = (UniqueConstraint("vm_id", "device"), UniqueConstraint("volume_id"))
+
+    vm_id: Mapped[UUID] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"))
+    volume_id: Mapped[UUID] = mapped_column(ForeignKey("volumes.id", ondelete="RESTRICT"))
+    device: Mapped[str] = mapped_column(String(16))
+    bus: Mapped[DiskBus] = mapped_column(str_enum(DiskBus), default=DiskBus.VIRTIO)
+    boot_index: Mapped[int | None]
+
+    vm: Mapped[Vm] = relationship(back_populates="disks", lazy="raise")
+
+
+class VmNic(IdMixin, Base):
+    """A VM network interface on a port group, with an installation-wide unique MAC."""
+
+    __tablename__ = "vm_nics"
+    __table_args__ = (UniqueConstraint("vm_id", "slot"),)
+
+    vm_id: Mapped[UUID] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"))
+    port_group_id: Mapped[UUID] = mapped_column(
+        ForeignKey("port_groups.id", ondelete="RESTRICT"), index=True
+    )
+    slot: Mapped[int]
+    mac: Mapped[str] = mapped_column(String(17), unique=True)
+    model: Mapped[NicModel] = mapped_column(str_enum(NicModel), default=NicModel.VIRTIO)
+
+    vm: Mapped[Vm] = relationship(back_populates="nics", lazy="raise")
