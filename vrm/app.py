@@ -112,4 +112,4 @@ def _clean_validation_error(error: Any) -> dict[str, Any]:
 
 def _is_bad_path_id(error: dict[str, Any]) -> bool:
     """A malformed id in the URL path: the object cannot exist, so 404, not 422."""
-    return error["loc"][:1] == ["path"] and error["type"].startswith("uuid")
+    return bool(error["loc"][:1] == ["path"] and str(error["type"]).startswith("uuid"))
