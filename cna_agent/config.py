@@ -1,0 +1,37 @@
+"""Agent settings: every knob is an environment variable with the ``CNA_`` prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of one CNA agent process."""
+
+    model_config = SettingsConfigDict(env_prefix="CNA_", extra="ignore")
+
+    vrm_url: str | None = None
+    enroll_token: str | None = None
+    libvirt_uri: str = "qemu:///system"
+    domain_type: Literal["auto", "kvm", "qemu"] = "auto"
+    state_dir: Path = Path("/var/lib/openvrm-cna")
+    listen: str = "0.0.0.0:7070"
+    # Address VRM (and VNC clients through VRM) use to reach this node; default: guessed.
+    management_address: str | None = None
+    # URL VRM uses to call this agent; default: http://<management_address>:<listen port>.
+    advertise_url: str | None = None
+    heartbeat_s: float = Field(default=10.0, gt=0)
+    stats_s: float = Field(default=30.0, gt=0)
+    self_fence_s: float = Field(default=60.0, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()
