@@ -5,6 +5,9 @@ set -euo pipefail
 
 packages=(
   python3-venv python3-dev gcc pkg-config   # the virtualenv and native wheels
+  libvirt-dev                               # builds libvirt-python
+  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils  # the local compute node
+  openvswitch-switch                        # DVS bridges with VLAN port groups
   postgresql                                # the test suite's throwaway server
 )
 

@@ -1,0 +1,1 @@
+"""The libvirt wall: the only package of OpenVRM that imports ``libvirt``."""
