@@ -377,9 +377,8 @@ class Operation(Wire):
 
 
 class EnrollRequest(Wire):
-    """First contact: a one-time token and what the node is."""
+    """First contact (the one-time token travels as ``Authorization: Bearer``)."""
 
-    token: str = Field(min_length=8, max_length=256)
     agent_url: str = Field(pattern=r"^https?://")
     address: str = Field(min_length=1, max_length=255)
     facts: HostFacts
@@ -395,8 +394,8 @@ class EnrollResponse(Wire):
     host_credential: str
     # VRM presents this to the agent on every call (the agent keeps only its hash).
     vrm_credential: str
-    heartbeat_s: float
-    default_pool: PoolSpec
+    # The datastores VRM registered for the pools the agent reported, by pool name.
+    datastores: dict[str, uuid.UUID] = Field(default_factory=dict)
 
 
 class Heartbeat(Wire):
@@ -413,4 +412,3 @@ class HeartbeatAck(Wire):
     """VRM's answer to a heartbeat."""
 
     host_state: str
-    heartbeat_s: float

@@ -82,7 +82,7 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 def app(settings: Settings, engine: Engine, session: Session) -> FastAPI:
     """The VRM app whose requests all use the test's session."""
-    application = create_app(settings, engine)
+    application = create_app(settings, engine, background_jobs=False)
 
     def _session() -> Iterator[Session]:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from vrm.agents.router import agents_router, tokens_router
 from vrm.auth.router import router as auth_router
 from vrm.clusters.router import router as clusters_router
 from vrm.deps import get_principal
@@ -18,6 +19,8 @@ from vrm.users.router import router as users_router
 
 api_router = APIRouter()
 api_router.include_router(auth_router)
+# Agents authenticate with their own credentials, not with a user's token.
+api_router.include_router(agents_router)
 
 _protected = APIRouter(
     dependencies=[Depends(get_principal)], responses=error_responses(Unauthorized)
@@ -31,6 +34,7 @@ for _router in (
     tasks_router,
     events_router,
     users_router,
+    tokens_router,
 ):
     _protected.include_router(_router)
 api_router.include_router(_protected)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +21,7 @@ from vrm.config import Settings
 from vrm.db import make_engine, make_session_factory
 from vrm.errors import VrmError
 from vrm.health import router as health_router
+from vrm.jobs import JobRunner
 from vrm.paths import STATIC_DIR
 from vrm.web.router import router as web_router
 
@@ -41,9 +44,28 @@ _HTTP_CODES = {
 }
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """Build the application over ``engine`` (made from the settings when not given)."""
+def create_app(
+    settings: Settings, engine: Engine | None = None, *, background_jobs: bool = True
+) -> FastAPI:
+    """Build the application over ``engine`` (made from the settings when not given).
+
+    ``background_jobs`` starts the periodic jobs with the app; tests that drive the
+    jobs themselves turn it off.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        runner = JobRunner(application.state.session_factory, settings)
+        if background_jobs:
+            runner.start()
+        try:
+            yield
+        finally:
+            if background_jobs:
+                runner.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="OpenVRM",
         version=__version__,
         description="Virtual Resource Manager: inventory, placement and tasks over CNA agents.",

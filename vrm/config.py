@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     admin_password: str | None = None
     access_token_ttl_s: int = Field(default=8 * 3600, ge=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # A host without a heartbeat for this long is marked ``fault``.
+    host_fault_after: float = Field(default=30.0, gt=0)
+    # How often the periodic jobs (host liveness, ...) run.
+    jobs_interval_s: float = Field(default=5.0, gt=0)
+    # Time limit of one VRM -> agent call.
+    agent_timeout_s: float = Field(default=30.0, gt=0)
+    # Lifetime of an enrollment token unless the request names one.
+    enrollment_token_ttl_s: int = Field(default=24 * 3600, ge=60)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

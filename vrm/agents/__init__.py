@@ -1,0 +1,1 @@
+"""CNA agents: enrollment, heartbeats, host liveness, and the VRM -> agent client."""

@@ -1,0 +1,244 @@
+"""The one typed client VRM uses to command CNA agents.
+
+Failures are classified for the task engine:
+
+    AgentCallError            base; ``retryable`` says whether trying again may help
+    ├── AgentUnreachable      no answer (connection refused, timeout): retryable
+    ├── AgentRejected         the agent refused the command (4xx): not retryable
+    └── AgentFailed           the agent or hypervisor failed (5xx): retryable as the agent says
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from cna_agent.protocol import (
+    ConsoleInfo,
+    DiskSpec,
+    DomainReport,
+    DomainSpec,
+    DomainStatus,
+    HostFacts,
+    HostUsage,
+    MemoryChange,
+    NetworkReport,
+    NetworkSpec,
+    NicSpec,
+    Operation,
+    OperationState,
+    PoolReport,
+    PoolSpec,
+    StopRequest,
+    VcpuChange,
+    VolumeReport,
+    VolumeSpec,
+)
+
+T = TypeVar("T")
+
+
+class AgentCallError(Exception):
+    """A command to an agent did not succeed."""
+
+    def __init__(self, message: str, *, code: str, status: int | None, retryable: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.retryable = retryable
+
+
+class AgentUnreachable(AgentCallError):
+    """The agent did not answer."""
+
+
+class AgentRejected(AgentCallError):
+    """The agent refused the command as given."""
+
+
+class AgentFailed(AgentCallError):
+    """The agent tried and failed."""
+
+
+class AgentClient:
+    """Commands to one agent, authenticated with VRM's credential for that host."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credential: str,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {credential}"},
+            timeout=timeout_s,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> AgentClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- host -----------------------------------------------------------------------
+
+    def facts(self) -> HostFacts:
+        """What the node is."""
+        return self._call("GET", "/v1/host/facts", HostFacts)
+
+    def usage(self) -> HostUsage:
+        """How busy the node is."""
+        return self._call("GET", "/v1/host/usage", HostUsage)
+
+    # -- domains --------------------------------------------------------------------
+
+    def domains(self) -> list[DomainStatus]:
+        """Every domain on the node."""
+        return self._call("GET", "/v1/vms", list[DomainStatus])
+
+    def define(self, spec: DomainSpec) -> DomainReport:
+        """Define (or update) a domain; idempotent on its uuid."""
+        return self._call("PUT", f"/v1/vms/{spec.uuid}", DomainReport, spec)
+
+    def domain(self, vm_uuid: uuid.UUID) -> DomainReport:
+        """One domain in detail."""
+        return self._call("GET", f"/v1/vms/{vm_uuid}", DomainReport)
+
+    def action(self, vm_uuid: uuid.UUID, action: str) -> DomainReport:
+        """``start``, ``pause``, ``resume``, ``reset``, ``reboot`` or ``destroy``."""
+        return self._call("POST", f"/v1/vms/{vm_uuid}/{action}", DomainReport)
+
+    def stop(self, vm_uuid: uuid.UUID, request: StopRequest) -> Operation:
+        """Begin a graceful stop; poll the returned operation."""
+        return self._call("POST", f"/v1/vms/{vm_uuid}/stop", Operation, request)
+
+    def undefine(self, vm_uuid: uuid.UUID, *, delete_volumes: bool) -> None:
+        """Remove a domain (and its volumes when asked); idempotent."""
+        params = {"delete_volumes": str(delete_volumes).lower()}
+        self._send("DELETE", f"/v1/vms/{vm_uuid}", params)
+
+    def set_vcpus(self, vm_uuid: uuid.UUID, vcpus: int) -> DomainReport:
+        """Hot-add vCPUs (running) or change them (stopped)."""
+        return self._call("PUT", f"/v1/vms/{vm_uuid}/vcpus", DomainReport, VcpuChange(vcpus=vcpus))
+
+    def set_memory(self, vm_uuid: uuid.UUID, memory_mib: int) -> DomainReport:
+        """Balloon (running) or change (stopped) the memory."""
+        body = MemoryChange(memory_mib=memory_mib)
+        return self._call("PUT", f"/v1/vms/{vm_uuid}/memory", DomainReport, body)
+
+    def attach_disk(self, vm_uuid: uuid.UUID, disk: DiskSpec) -> DomainReport:
+        """Attach a disk."""
+        return self._call("POST", f"/v1/vms/{vm_uuid}/disks", DomainReport, disk)
+
+    def attach_nic(self, vm_uuid: uuid.UUID, nic: NicSpec) -> DomainReport:
+        """Attach a NIC."""
+        return self._call("POST", f"/v1/vms/{vm_uuid}/nics", DomainReport, nic)
+
+    def console(self, vm_uuid: uuid.UUID) -> ConsoleInfo:
+        """Where the console of a running domain listens."""
+        return self._call("GET", f"/v1/vms/{vm_uuid}/console", ConsoleInfo)
+
+    # -- storage and network ---------------------------------------------------------
+
+    def pools(self) -> list[PoolReport]:
+        """The node's storage pools."""
+        return self._call("GET", "/v1/pools", list[PoolReport])
+
+    def ensure_pool(self, spec: PoolSpec) -> PoolReport:
+        """Create a pool unless it exists as specified."""
+        return self._call("PUT", f"/v1/pools/{spec.name}", PoolReport, spec)
+
+    def create_volume(self, pool: str, spec: VolumeSpec) -> VolumeReport:
+        """Create a volume unless it exists as specified."""
+        return self._call("PUT", f"/v1/pools/{pool}/volumes/{spec.name}", VolumeReport, spec)
+
+    def delete_volume(self, pool: str, name: str) -> None:
+        """Delete a volume; idempotent."""
+        self._send("DELETE", f"/v1/pools/{pool}/volumes/{name}")
+
+    def ensure_network(self, spec: NetworkSpec) -> NetworkReport:
+        """Create or update a DVS network with its port groups."""
+        return self._call("PUT", f"/v1/networks/{spec.name}", NetworkReport, spec)
+
+    # -- operations ------------------------------------------------------------------
+
+    def operation(self, op_id: uuid.UUID) -> Operation:
+        """The state of a long operation."""
+        return self._call("GET", f"/v1/operations/{op_id}", Operation)
+
+    def wait(self, op: Operation, *, timeout_s: float, poll_s: float = 0.5) -> Operation:
+        """Poll ``op`` until it ends; a failed operation raises its error."""
+        deadline = time.monotonic() + timeout_s
+        while op.state == OperationState.RUNNING:
+            if time.monotonic() > deadline:
+                raise AgentUnreachable(
+                    f"operation {op.id} still running after {timeout_s:g} s",
+                    code="operation_wait_timeout",
+                    status=None,
+                    retryable=True,
+                )
+            time.sleep(poll_s)
+            op = self.operation(op.id)
+        if op.state == OperationState.FAILED and op.error is not None:
+            retryable = bool(op.error.details.get("retryable", False))
+            raise AgentFailed(
+                op.error.message, code=op.error.code, status=None, retryable=retryable
+            )
+        return op
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, result: type[T], body: BaseModel | None = None) -> T:
+        response = self._request(method, path, body)
+        return TypeAdapter(result).validate_python(response.json())
+
+    def _send(self, method: str, path: str, params: dict[str, str] | None = None) -> None:
+        self._request(method, path, None, params)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: BaseModel | None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        json = body.model_dump(mode="json") if body is not None else None
+        try:
+            response = self._http.request(method, path, json=json, params=params)
+        except httpx.TransportError as exc:
+            raise AgentUnreachable(
+                f"agent at {self._http.base_url} unreachable: {exc!s}",
+                code="agent_unreachable",
+                status=None,
+                retryable=True,
+            ) from exc
+        if response.is_error:
+            raise _error_from(response)
+        return response
+
+
+def _error_from(response: httpx.Response) -> AgentCallError:
+    """The classified error for a failed answer, using the agent's error body when present."""
+    try:
+        error = response.json()["error"]
+        code, message = str(error["code"]), str(error["message"])
+        retryable = bool(error.get("details", {}).get("retryable", False))
+    except (ValueError, KeyError, TypeError):
+        code, message = f"http_{response.status_code}", response.text[:200] or "no body"
+        retryable = response.status_code >= 500
+    if response.status_code < 500:
+        return AgentRejected(message, code=code, status=response.status_code, retryable=False)
+    return AgentFailed(message, code=code, status=response.status_code, retryable=retryable)
