@@ -6,11 +6,21 @@ They commit, as a real writer would; in tests that only releases a savepoint.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from vrm.models import Host, Vm
-from vrm.models.enums import HostState
+from vrm.models import Alarm, Datastore, Event, Host, HostDatastore, Task, Vm, Volume
+from vrm.models.base import utcnow
+from vrm.models.enums import (
+    AlarmState,
+    DatastoreType,
+    HostState,
+    ObjectState,
+    Severity,
+    TaskState,
+)
+from vrm.sites.repository import DEFAULT_SITE_ID
 
 
 def add_host(session: Session, cluster_id: uuid.UUID, *, name: str | None = None) -> Host:
@@ -46,3 +56,116 @@ def add_vm(session: Session, cluster_id: uuid.UUID, *, name: str | None = None) 
     session.add(vm)
     session.commit()
     return vm
+
+
+def add_datastore(session: Session, *, name: str | None = None) -> Datastore:
+    """A local directory datastore in the default site."""
+    label = name or f"ds-{uuid.uuid4().hex[:8]}"
+    datastore = Datastore(
+        site_id=DEFAULT_SITE_ID,
+        name=label,
+        type=DatastoreType.LOCAL_DIR,
+        source=f"/var/lib/vrm/{label}",
+    )
+    session.add(datastore)
+    session.commit()
+    return datastore
+
+
+def add_volume(
+    session: Session,
+    datastore_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    state: ObjectState = ObjectState.AVAILABLE,
+    capacity_mib: int = 1024,
+) -> Volume:
+    """A volume in ``datastore_id``."""
+    volume = Volume(
+        datastore_id=datastore_id,
+        name=name or f"vol-{uuid.uuid4().hex[:8]}",
+        capacity_mib=capacity_mib,
+        state=state,
+    )
+    session.add(volume)
+    session.commit()
+    return volume
+
+
+def link_host_datastore(
+    session: Session, host_id: uuid.UUID, datastore_id: uuid.UUID
+) -> HostDatastore:
+    """Record that ``host_id`` reaches ``datastore_id``."""
+    link = HostDatastore(host_id=host_id, datastore_id=datastore_id, pool_name="pool")
+    session.add(link)
+    session.commit()
+    return link
+
+
+def add_task(
+    session: Session,
+    *,
+    type: str = "vm.start",
+    state: TaskState = TaskState.QUEUED,
+    target_type: str = "vm",
+    target_id: uuid.UUID | None = None,
+    created_at: datetime | None = None,
+) -> Task:
+    """A task on ``target_type``/``target_id``."""
+    task = Task(
+        type=type,
+        state=state,
+        target_type=target_type,
+        target_id=target_id,
+        created_at=created_at or utcnow(),
+    )
+    session.add(task)
+    session.commit()
+    return task
+
+
+def add_event(
+    session: Session,
+    *,
+    type: str = "host.fault",
+    severity: Severity = Severity.INFO,
+    target_type: str | None = "host",
+    target_id: uuid.UUID | None = None,
+    created_at: datetime | None = None,
+) -> Event:
+    """An event about ``target_type``/``target_id``."""
+    event = Event(
+        type=type,
+        severity=severity,
+        message=f"{type} happened",
+        target_type=target_type,
+        target_id=target_id,
+        created_at=created_at or utcnow(),
+    )
+    session.add(event)
+    session.commit()
+    return event
+
+
+def add_alarm(
+    session: Session,
+    *,
+    code: str = "host_fault",
+    severity: Severity = Severity.MAJOR,
+    state: AlarmState = AlarmState.ACTIVE,
+    raised_at: datetime | None = None,
+) -> Alarm:
+    """An alarm in ``state``."""
+    alarm = Alarm(
+        code=code,
+        severity=severity,
+        state=state,
+        message=f"{code} raised",
+        target_type="host",
+        target_id=uuid.uuid4(),
+        raised_at=raised_at or utcnow(),
+        cleared_at=utcnow() if state is AlarmState.CLEARED else None,
+    )
+    session.add(alarm)
+    session.commit()
+    return alarm

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vrm import __version__
@@ -115,6 +116,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         response = _error(exc.status_code, code, str(exc.detail))
         response.headers.update(exc.headers or {})
         return response
+
+    @app.exception_handler(DataError)
+    async def bad_value(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value validation let through (e.g. out of its range).
+        log.warning("data error on %s %s: %s", request.method, request.url.path, exc.orig)
+        return _error(422, "invalid_value", "a value is not acceptable to the database")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

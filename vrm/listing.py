@@ -8,6 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 MAX_LIMIT = 1000
+# Beyond any real collection, and inside a 64-bit integer on every backend.
+MAX_OFFSET = 1_000_000_000
+
+# A free-text query filter. Control characters are refused: PostgreSQL cannot even
+# compare a string holding NUL.
+TextFilter = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +28,7 @@ class ListParams:
 
 def list_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
     sort: Annotated[
         str | None,
         Query(

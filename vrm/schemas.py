@@ -55,7 +55,16 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
     AfterValidator(_no_control_chars),
 ]
-Description = Annotated[str, StringConstraints(max_length=255)]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Free text: line breaks and tabs are fine, NUL is not (PostgreSQL cannot store it).
+Description = Annotated[str, StringConstraints(max_length=255), AfterValidator(_no_nul)]
 
 
 class CreateModel(BaseModel):

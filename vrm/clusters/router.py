@@ -10,7 +10,7 @@ from vrm.clusters import service
 from vrm.clusters.schemas import ClusterCreate, ClusterRead, ClusterUpdate
 from vrm.deps import CurrentUser, SessionDep, Writer
 from vrm.errors import Conflict, Forbidden, NotFound, ValidationFailed, error_responses
-from vrm.listing import ListDep
+from vrm.listing import ListDep, TextFilter
 from vrm.models.enums import DrsMode
 from vrm.schemas import Page
 
@@ -23,7 +23,7 @@ def list_clusters(
     _user: CurrentUser,
     params: ListDep,
     site_id: uuid.UUID | None = None,
-    name: str | None = None,
+    name: TextFilter = None,
     drs_mode: DrsMode | None = None,
     ha_enabled: bool | None = None,
 ) -> Page[ClusterRead]:

@@ -10,4 +10,12 @@ class HostRepository(Repository[Host]):
     """Compute nodes."""
 
     model = Host
-    sortable = ("created_at", "name", "state", "memory_mib", "last_heartbeat_at")
+    sortable = (
+        "created_at",
+        "updated_at",
+        "name",
+        "state",
+        "cpu_threads",
+        "memory_mib",
+        "last_heartbeat_at",
+    )

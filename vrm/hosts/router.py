@@ -2,6 +2,38 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter
 
+from vrm.deps import CurrentUser, SessionDep
+from vrm.errors import NotFound, ValidationFailed, error_responses
+from vrm.hosts import service
+from vrm.hosts.schemas import HostRead
+from vrm.listing import ListDep, TextFilter
+from vrm.models.enums import HostState
+from vrm.schemas import Page
+
 router = APIRouter(prefix="/hosts", tags=["hosts"])
+
+
+@router.get("", responses=error_responses(ValidationFailed))
+def list_hosts(
+    session: SessionDep,
+    _user: CurrentUser,
+    params: ListDep,
+    cluster_id: uuid.UUID | None = None,
+    state: HostState | None = None,
+    name: TextFilter = None,
+    maintenance: bool | None = None,
+) -> Page[HostRead]:
+    """List hosts, filtered by cluster, state, name or maintenance mode."""
+    filters = {"cluster_id": cluster_id, "state": state, "name": name, "maintenance": maintenance}
+    items, total = service.list_hosts(session, params=params, filters=filters)
+    return Page(items=[HostRead.model_validate(h) for h in items], total=total)
+
+
+@router.get("/{host_id}", responses=error_responses(NotFound))
+def get_host(session: SessionDep, _user: CurrentUser, host_id: uuid.UUID) -> HostRead:
+    """One host: its facts, state, usage and capabilities."""
+    return HostRead.model_validate(service.get_host(session, host_id=host_id))

@@ -15,3 +15,4 @@ class SiteRepository(Repository[Site]):
     """Sites."""
 
     model = Site
+    sortable = ("created_at", "updated_at", "name")
