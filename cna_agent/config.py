@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     libvirt_uri: str = "qemu:///system"
     domain_type: Literal["auto", "kvm", "qemu"] = "auto"
     state_dir: Path = Path("/var/lib/openvrm-cna")
+    # The local datastore's libvirt pool, created under state_dir on first start.
+    default_pool: str = Field(default="openvrm-local", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    # The host's name in VRM; default: the node's hostname.
+    hostname: str | None = Field(default=None, min_length=1, max_length=255)
     listen: str = "0.0.0.0:7070"
     # Address VRM (and VNC clients through VRM) use to reach this node; default: guessed.
     management_address: str | None = None
@@ -27,7 +31,6 @@ class Settings(BaseSettings):
     advertise_url: str | None = None
     heartbeat_s: float = Field(default=10.0, gt=0)
     stats_s: float = Field(default=30.0, gt=0)
-    self_fence_s: float = Field(default=60.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

@@ -105,6 +105,12 @@ class PoolSpec(Wire):
     # netfs only: "server:/export".
     source: str | None = None
 
+    @model_validator(mode="after")
+    def _source_for_netfs_only(self) -> Self:
+        if (self.type == PoolType.NETFS) != (self.source is not None):
+            raise ValueError("source ('server:/export') is required for netfs and only for netfs")
+        return self
+
 
 class PoolReport(Wire):
     """A storage pool as the node has it."""
@@ -158,6 +164,13 @@ class NetworkSpec(Wire):
     uplink: IfaceName | None = None
     mtu: int = Field(default=1500, ge=576, le=9216)
     port_groups: list[PortGroupSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_port_groups(self) -> Self:
+        names = [g.name for g in self.port_groups]
+        if len(names) != len(set(names)):
+            raise ValueError("two port groups have the same name")
+        return self
 
 
 class NetworkReport(Wire):

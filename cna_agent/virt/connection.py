@@ -23,6 +23,10 @@ from cna_agent.errors import (
 
 log = logging.getLogger(__name__)
 
+# libvirt prints every error to stderr by default, expected lookup misses included;
+# we translate errors ourselves and log what matters.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
 _NOT_FOUND = {
     libvirt.VIR_ERR_NO_DOMAIN: "domain_not_found",
     libvirt.VIR_ERR_NO_STORAGE_POOL: "pool_not_found",

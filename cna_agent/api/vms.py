@@ -1,0 +1,161 @@
+"""``/v1/vms``: domains by VM uuid. Every command is idempotent."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from fastapi import APIRouter, status
+
+from cna_agent.api.deps import NodeDep
+from cna_agent.errors import InvalidSpec
+from cna_agent.protocol import (
+    ConsoleInfo,
+    DiskSpec,
+    DomainReport,
+    DomainSpec,
+    DomainStatus,
+    MemoryChange,
+    NicSpec,
+    Operation,
+    PciAddress,
+    SnapshotSpec,
+    StopRequest,
+    VcpuChange,
+)
+from cna_agent.virt.snapshots import SnapshotInfo
+
+router = APIRouter(prefix="/vms", tags=["vms"])
+
+QuickAction = Literal["start", "pause", "resume", "reset", "reboot", "destroy"]
+
+
+@router.get("")
+def list_domains(node: NodeDep) -> list[DomainStatus]:
+    """Every domain on the node, ours or not."""
+    return node.domains.statuses()
+
+
+@router.put("/{uuid}")
+def define(node: NodeDep, uuid: UUID, spec: DomainSpec) -> DomainReport:
+    """Define a domain, or update its definition (same uuid)."""
+    if spec.uuid != uuid:
+        raise InvalidSpec("the spec's uuid differs from the URL's", code="uuid_mismatch")
+    return node.define(spec)
+
+
+@router.get("/{uuid}")
+def get_domain(node: NodeDep, uuid: UUID) -> DomainReport:
+    """One domain as it is now."""
+    return node.domains.get(uuid)
+
+
+@router.delete("/{uuid}", status_code=status.HTTP_204_NO_CONTENT)
+def undefine(node: NodeDep, uuid: UUID, delete_volumes: bool = False) -> None:
+    """Remove a stopped domain (and its disks' volumes when asked); unknown is fine."""
+    node.undefine(uuid, delete_volumes=delete_volumes)
+
+
+@router.post("/{uuid}/stop", status_code=status.HTTP_202_ACCEPTED)
+def stop(node: NodeDep, uuid: UUID, request: StopRequest) -> Operation:
+    """Graceful stop (ACPI) within a time limit, then destroy when ``force``; poll the result."""
+
+    def work() -> None:
+        node.domains.shutdown(uuid, timeout_s=request.timeout_s, force=request.force)
+
+    return node.operations.submit("stop", str(uuid), work)
+
+
+@router.put("/{uuid}/vcpus")
+def set_vcpus(node: NodeDep, uuid: UUID, change: VcpuChange) -> DomainReport:
+    """Hot-add vCPUs up to the maximum (or change them while stopped)."""
+    node.domains.set_vcpus(uuid, change.vcpus)
+    return node.domains.get(uuid)
+
+
+@router.put("/{uuid}/memory")
+def set_memory(node: NodeDep, uuid: UUID, change: MemoryChange) -> DomainReport:
+    """Balloon to a memory size up to the maximum (or change it while stopped)."""
+    node.domains.set_memory(uuid, change.memory_mib)
+    return node.domains.get(uuid)
+
+
+@router.post("/{uuid}/disks")
+def attach_disk(node: NodeDep, uuid: UUID, disk: DiskSpec) -> DomainReport:
+    """Attach a volume as a disk (live when running)."""
+    return node.attach_disk(uuid, disk)
+
+
+@router.delete("/{uuid}/disks/{device}")
+def detach_disk(node: NodeDep, uuid: UUID, device: str) -> DomainReport:
+    """Detach a disk by device name."""
+    node.domains.detach_disk(uuid, device)
+    return node.domains.get(uuid)
+
+
+@router.post("/{uuid}/nics")
+def attach_nic(node: NodeDep, uuid: UUID, nic: NicSpec) -> DomainReport:
+    """Attach a NIC to a port group (live when running)."""
+    node.domains.attach_nic(uuid, nic)
+    return node.domains.get(uuid)
+
+
+@router.delete("/{uuid}/nics/{mac}")
+def detach_nic(node: NodeDep, uuid: UUID, mac: str) -> DomainReport:
+    """Detach a NIC by MAC."""
+    node.domains.detach_nic(uuid, mac.lower())
+    return node.domains.get(uuid)
+
+
+@router.post("/{uuid}/hostdevs")
+def attach_hostdev(node: NodeDep, uuid: UUID, address: PciAddress) -> DomainReport:
+    """Pass a host PCI device through."""
+    node.domains.attach_hostdev(uuid, address)
+    return node.domains.get(uuid)
+
+
+@router.get("/{uuid}/console")
+def console(node: NodeDep, uuid: UUID) -> ConsoleInfo:
+    """Where the running domain's VNC console listens."""
+    return node.domains.console(uuid)
+
+
+@router.get("/{uuid}/snapshots")
+def list_snapshots(node: NodeDep, uuid: UUID) -> list[SnapshotInfo]:
+    """The domain's snapshots."""
+    return node.domains.snapshots(uuid)
+
+
+@router.post("/{uuid}/snapshots", status_code=status.HTTP_201_CREATED)
+def create_snapshot(node: NodeDep, uuid: UUID, spec: SnapshotSpec) -> SnapshotInfo:
+    """Take a snapshot (an existing name is returned as it is)."""
+    return node.domains.snapshot_create(uuid, spec)
+
+
+@router.post("/{uuid}/snapshots/{name}/revert")
+def revert_snapshot(node: NodeDep, uuid: UUID, name: str) -> DomainReport:
+    """Go back to a snapshot."""
+    node.domains.snapshot_revert(uuid, name)
+    return node.domains.get(uuid)
+
+
+@router.delete("/{uuid}/snapshots/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_snapshot(node: NodeDep, uuid: UUID, name: str) -> None:
+    """Delete a snapshot; unknown is fine."""
+    node.domains.snapshot_delete(uuid, name)
+
+
+# Last: its path would otherwise shadow /disks, /nics, /hostdevs and /snapshots.
+@router.post("/{uuid}/{action}")
+def quick_action(node: NodeDep, uuid: UUID, action: QuickAction) -> DomainReport:
+    """``start``, ``pause``, ``resume``, ``reset``, ``reboot`` (ACPI) or ``destroy``."""
+    handlers = {
+        "start": node.domains.start,
+        "pause": node.domains.suspend,
+        "resume": node.domains.resume,
+        "reset": node.domains.reset,
+        "reboot": node.domains.reboot,
+        "destroy": node.domains.destroy,
+    }
+    handlers[action](uuid)
+    return node.domains.get(uuid)

@@ -1,0 +1,106 @@
+"""The node as the agent's API sees it: one facade over the libvirt wall."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from cna_agent import __version__
+from cna_agent.config import Settings
+from cna_agent.operations import Operations
+from cna_agent.protocol import DiskSpec, DomainReport, DomainSpec, HostFacts, PoolSpec
+from cna_agent.virt.connection import Hypervisor
+from cna_agent.virt.domains import Domains
+from cna_agent.virt.facts import host_facts
+from cna_agent.virt.network import Networks
+from cna_agent.virt.stats import UsageSampler
+from cna_agent.virt.storage import Storage
+
+
+class Node:
+    """Domains, storage, networks, facts and long operations of this compute node."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.hv = Hypervisor(settings.libvirt_uri)
+        self.domains = Domains(self.hv)
+        self.storage = Storage(self.hv)
+        self.networks = Networks(self.hv)
+        self.usage = UsageSampler(self.hv)
+        self.operations = Operations()
+        self._facts: HostFacts | None = None
+        self._facts_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Finish running operations and close the libvirt connection."""
+        self.operations.shutdown()
+        self.hv.close()
+
+    def facts(self, *, refresh: bool = False) -> HostFacts:
+        """The node's facts (read once, then cached until ``refresh``)."""
+        with self._facts_lock:
+            if self._facts is None or refresh:
+                facts = host_facts(
+                    self.hv,
+                    domain_type_setting=self.settings.domain_type,
+                    agent_version=__version__,
+                )
+                if self.settings.hostname:
+                    facts = facts.model_copy(update={"hostname": self.settings.hostname})
+                self._facts = facts
+            return self._facts
+
+    def default_pool(self) -> PoolSpec:
+        """The local datastore every node has."""
+        name = self.settings.default_pool
+        return PoolSpec(name=name, path=str(Path(self.settings.state_dir) / "pools" / name))
+
+    def management_address(self) -> str:
+        """The address VRM and console clients reach this node at."""
+        if self.settings.management_address:
+            return self.settings.management_address
+        return guess_address(self.settings.vrm_url)
+
+    def define(self, spec: DomainSpec) -> DomainReport:
+        """Define or update a domain, resolving its disks to volume files."""
+        facts = self.facts()
+        return self.domains.define(
+            spec,
+            domain_type=facts.domain_type,
+            resolve_disk=self.disk_path,
+            console_listen=self.management_address(),
+            host_mhz=facts.cpu_mhz,
+        )
+
+    def disk_path(self, disk: DiskSpec) -> str:
+        """The file behind a disk's pool and volume."""
+        return self.storage.volume_path(disk.pool, disk.volume)
+
+    def undefine(self, uuid: UUID, *, delete_volumes: bool) -> None:
+        """Remove a stopped domain, and its disks' volumes when asked."""
+        disks = self.domains.undefine(uuid)
+        if delete_volumes:
+            for disk in disks:
+                self.storage.delete_volume(disk.pool, disk.volume)
+
+    def attach_disk(self, uuid: UUID, disk: DiskSpec) -> DomainReport:
+        """Attach a volume as a disk."""
+        self.domains.attach_disk(uuid, disk, self.disk_path(disk))
+        return self.domains.get(uuid)
+
+
+def guess_address(vrm_url: str | None) -> str:
+    """The local address of the route towards VRM (no packet is sent), else loopback."""
+    host = urlsplit(vrm_url).hostname if vrm_url else None
+    if not host:
+        return "127.0.0.1"
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, 9))
+            address: str = probe.getsockname()[0]
+            return address
+    except OSError:
+        return "127.0.0.1"

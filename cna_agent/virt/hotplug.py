@@ -1,0 +1,141 @@
+"""Changes to a defined domain: vCPUs, balloon memory and devices, live and persistent.
+
+Each change applies to every scope the domain has: the running guest (``LIVE``) and
+the persistent definition (``CONFIG``). A scope that already has the change is
+skipped, so every call is idempotent. Callers wrap these in ``translate()``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+
+import libvirt
+
+from cna_agent.errors import AgentError, InvalidSpec, NotFound, Unsupported
+from cna_agent.virt.connection import translate
+from cna_agent.virt.devxml import NS, NS_PREFIX, Metadata
+from cna_agent.virt.domxml import cpu_quota_us
+
+LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
+CONFIG = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+Finder = Callable[[ET.Element], "ET.Element | None"]
+
+
+def scopes(dom: libvirt.virDomain) -> list[int]:
+    """The scopes a change must reach: the running guest and/or the persistent config."""
+    found = [LIVE] if dom.isActive() else []
+    return found + ([CONFIG] if dom.isPersistent() else [])
+
+
+def domain_xml(dom: libvirt.virDomain, scope: int) -> ET.Element:
+    """The domain XML of one scope (live or persistent)."""
+    flags = libvirt.VIR_DOMAIN_XML_INACTIVE if scope == CONFIG else 0
+    return ET.fromstring(str(dom.XMLDesc(flags)))
+
+
+def set_vcpus(dom: libvirt.virDomain, vcpus: int) -> None:
+    """Set the vCPU count; the CPU limit's per-vCPU quota follows."""
+    maximum = int(dom.vcpusFlags(scopes(dom)[0] | libvirt.VIR_DOMAIN_VCPU_MAXIMUM))
+    if vcpus > maximum:
+        raise InvalidSpec(
+            f"{vcpus} vCPUs exceed the domain's maximum of {maximum}",
+            details={"vcpus": vcpus, "max_vcpus": maximum},
+        )
+    # Live first: when the guest refuses, the persistent config stays as it was.
+    for scope in scopes(dom):
+        current = int(dom.vcpusFlags(scope))
+        if current == vcpus:
+            continue
+        if scope == LIVE and vcpus < current:
+            _unplug_vcpus(dom, vcpus, current)
+        else:
+            dom.setVcpusFlags(vcpus, scope)
+    _retune_quota(dom, vcpus)
+
+
+def _unplug_vcpus(dom: libvirt.virDomain, vcpus: int, current: int) -> None:
+    try:
+        with translate():
+            dom.setVcpusFlags(vcpus, LIVE)
+    except AgentError as exc:
+        raise Unsupported(
+            f"vCPU hot-unplug ({current} -> {vcpus}) failed on the running guest "
+            f"(TCG guests cannot unplug vCPUs; stop the VM to remove vCPUs): {exc.message}",
+            code="vcpu_unplug_unsupported",
+            details={"vcpus": vcpus, "current": current},
+        ) from exc
+
+
+def _retune_quota(dom: libvirt.virDomain, vcpus: int) -> None:
+    meta = Metadata.from_domain(domain_xml(dom, scopes(dom)[0]))
+    if meta.cpu_limit_mhz <= 0:
+        return
+    quota = cpu_quota_us(meta.cpu_limit_mhz, meta.host_mhz, vcpus)
+    # A negative quota means "no bandwidth limit" to libvirt.
+    params = {"vcpu_quota": -1 if quota is None else quota}
+    for scope in scopes(dom):
+        dom.setSchedulerParametersFlags(params, scope)
+
+
+def set_memory(dom: libvirt.virDomain, memory_mib: int) -> None:
+    """Set the balloon target (live) and the current memory (config), within the maximum."""
+    maximum_kib = int(dom.maxMemory())
+    if memory_mib * 1024 > maximum_kib:
+        raise InvalidSpec(
+            f"{memory_mib} MiB exceed the domain's maximum of {maximum_kib // 1024} MiB",
+            details={"memory_mib": memory_mib, "max_memory_mib": maximum_kib // 1024},
+        )
+    for scope in scopes(dom):
+        dom.setMemoryFlags(memory_mib * 1024, scope)
+
+
+def attach(dom: libvirt.virDomain, element: ET.Element, find: Finder) -> None:
+    """Attach a device to every scope that lacks it (one call, so both get one address)."""
+    flags = 0
+    for scope in scopes(dom):
+        if find(_devices(dom, scope)) is None:
+            flags |= scope
+    if flags:
+        dom.attachDeviceFlags(ET.tostring(element, encoding="unicode"), flags)
+
+
+def detach(dom: libvirt.virDomain, find: Finder) -> None:
+    """Detach a device from every scope that has it.
+
+    A live detach is a request to the guest: one without an OS never completes it,
+    and libvirt answers success after its own wait while the device stays.
+    """
+    for scope in scopes(dom):
+        element = find(_devices(dom, scope))
+        if element is not None:
+            dom.detachDeviceFlags(ET.tostring(element, encoding="unicode"), scope)
+
+
+def record_volume(dom: libvirt.virDomain, device: str, pool: str, volume: str) -> None:
+    """Remember which pool/volume backs a disk device, in the domain's metadata."""
+    # Entries of detached devices stay: harmless (reports list real disks only) and
+    # overwritten when the device name is reused.
+    flags = 0
+    for scope in scopes(dom):
+        flags |= scope
+    meta = Metadata.from_domain(domain_xml(dom, scopes(dom)[0]))
+    meta.volumes[device] = (pool, volume)
+    xml = ET.tostring(meta.element(ns=None), encoding="unicode")
+    dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, NS_PREFIX, NS, flags)
+
+
+def find_one(tag: str, key: Callable[[ET.Element], object], value: object) -> Finder:
+    """A finder for the device element with ``tag`` whose ``key`` equals ``value``."""
+
+    def find(devices: ET.Element) -> ET.Element | None:
+        return next((el for el in devices.findall(tag) if key(el) == value), None)
+
+    return find
+
+
+def _devices(dom: libvirt.virDomain, scope: int) -> ET.Element:
+    devices = domain_xml(dom, scope).find("devices")
+    if devices is None:
+        raise NotFound("domain XML has no <devices>", code="device_not_found")
+    return devices

@@ -1,0 +1,209 @@
+"""DVS networks: an OVS bridge plus a libvirt network whose port groups carry VLAN tags.
+
+A network is ours when it is ``<forward mode='bridge'/>`` with ``<virtualport
+type='openvswitch'/>``; libvirt then plugs each NIC into the OVS bridge with its port
+group's VLAN tag. Ensuring a network again with other port groups edits them in place
+with ``virNetworkUpdate`` (live and persistent) rather than destroy/define/start: the
+network never goes down, so running domains keep their ports and traffic. A changed
+VLAN applies to NICs plugged from then on; libvirt does not retag ports already in use,
+so whoever changes a port group's VLAN retags those ports with ``Vsctl.set_port_tag``.
+The MTU is set on the OVS bridge and uplink only (libvirt refuses ``<mtu>`` in bridge
+mode); libvirt gives each tap the MTU of the bridge it joins.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import libvirt
+
+from cna_agent.errors import AlreadyExists, InvalidSpec, NotFound, StateConflict, Unsupported
+from cna_agent.protocol import NetworkReport, NetworkSpec, PortGroupSpec
+from cna_agent.virt.connection import Hypervisor, translate
+from cna_agent.virt.ovs import Vsctl
+
+log = logging.getLogger(__name__)
+
+VIRTUALPORT = "openvswitch"
+
+
+# --- XML ------------------------------------------------------------------------------
+
+
+def portgroup_element(group: PortGroupSpec) -> ET.Element:
+    """A ``<portgroup>``, with a VLAN tag unless the group is untagged (VLAN 0)."""
+    element = ET.Element("portgroup", name=group.name)
+    if group.vlan_id > 0:
+        ET.SubElement(ET.SubElement(element, "vlan"), "tag", id=str(group.vlan_id))
+    return element
+
+
+def network_xml(spec: NetworkSpec) -> str:
+    """The libvirt XML of a DVS on an OVS bridge."""
+    _check_unique(spec.port_groups)
+    root = ET.Element("network")
+    ET.SubElement(root, "name").text = spec.name
+    ET.SubElement(root, "forward", mode="bridge")
+    ET.SubElement(root, "bridge", name=spec.bridge)
+    ET.SubElement(root, "virtualport", type=VIRTUALPORT)
+    root.extend(portgroup_element(g) for g in spec.port_groups)
+    return ET.tostring(root, encoding="unicode")
+
+
+def parse_network(xml: str, *, active: bool) -> NetworkReport | None:
+    """The report of a network's XML, or None when it is not an OVS network of ours."""
+    root = ET.fromstring(xml)
+    port = root.find("virtualport")
+    if port is None or port.get("type") != VIRTUALPORT:
+        return None
+    bridge = root.find("bridge")
+    groups = [_parse_portgroup(g) for g in root.findall("portgroup")]
+    return NetworkReport(
+        name=root.findtext("name", ""),
+        bridge=bridge.get("name", "") if bridge is not None else "",
+        active=active,
+        port_groups=sorted(groups, key=lambda g: g.name),
+    )
+
+
+def _parse_portgroup(element: ET.Element) -> PortGroupSpec:
+    tag = element.find("vlan/tag")
+    vlan = int(tag.get("id", "0")) if tag is not None else 0
+    return PortGroupSpec(name=element.get("name", ""), vlan_id=vlan)
+
+
+def _check_unique(groups: list[PortGroupSpec]) -> None:
+    names = [g.name for g in groups]
+    if len(names) != len(set(names)):
+        raise InvalidSpec("two port groups have the same name", code="duplicate_port_group")
+
+
+# --- the service ----------------------------------------------------------------------
+
+
+class Networks:
+    """The node's DVS networks; OVS is reached through an injectable ``Vsctl``."""
+
+    def __init__(self, hv: Hypervisor, ovs: Vsctl | None = None) -> None:
+        self.hv = hv
+        self.ovs = ovs or Vsctl()
+        # ensure/delete are check-then-act on libvirt and OVS together.
+        self._lock = threading.Lock()
+
+    def ensure(self, spec: NetworkSpec) -> NetworkReport:
+        """Create or update the bridge and the network; port groups are synced in place."""
+        xml = network_xml(spec)
+        with self._lock:
+            self.ovs.ensure_bridge(spec.bridge, mtu=spec.mtu, uplink=spec.uplink)
+            with translate():
+                net = self._find(spec.name)
+                if net is None:
+                    net = self.hv.conn.networkDefineXML(xml)
+                    log.info("defined network %s on bridge %s", spec.name, spec.bridge)
+                else:
+                    self._sync(net, spec)
+                if not net.isActive():
+                    net.create()
+                if not net.autostart():
+                    net.setAutostart(1)
+                return self._report(net)
+
+    def networks(self) -> list[NetworkReport]:
+        """The node's OVS networks (others, like libvirt's ``default``, are not listed)."""
+        with translate():
+            found = (_maybe_report(n) for n in self.hv.conn.listAllNetworks(0))
+            return [r for r in found if r is not None]
+
+    def network(self, name: str) -> NetworkReport:
+        """One OVS network (NotFound ``network_not_found`` when unknown or not ours)."""
+        with translate():
+            return self._report(self.hv.conn.networkLookupByName(name))
+
+    def delete(self, name: str) -> None:
+        """Stop and undefine a network unused by domains, then its bridge; unknown is fine."""
+        with self._lock:
+            with translate():
+                net = self._find(name)
+                if net is None:
+                    return
+                report = self._report(net)
+                _refuse_in_use(net, name)
+                if net.isActive():
+                    net.destroy()
+                net.undefine()
+            log.info("deleted network %s", name)
+            if all(n.bridge != report.bridge for n in self.networks()):
+                self.ovs.delete_bridge(report.bridge)
+
+    def port_vlan(self, iface: str) -> int:
+        """The VLAN of a NIC's OVS port (its ``vnetN`` device), 0 when untagged."""
+        return self.ovs.port_tag(iface) or 0
+
+    # helpers
+
+    def _find(self, name: str) -> Any | None:
+        try:
+            with translate():
+                return self.hv.conn.networkLookupByName(name)
+        except NotFound:
+            return None
+
+    @staticmethod
+    def _report(net: Any) -> NetworkReport:
+        report = _maybe_report(net)
+        if report is None:
+            raise NotFound(f"network {net.name()} is not an OVS network", code="network_not_found")
+        return report
+
+    def _sync(self, net: Any, spec: NetworkSpec) -> None:
+        report = _maybe_report(net)
+        if report is None or report.bridge != spec.bridge:
+            raise AlreadyExists(
+                f"network {spec.name} exists on another bridge or is not an OVS network",
+                code="network_exists",
+                details={"network": spec.name},
+            )
+        current = {g.name: g for g in report.port_groups}
+        wanted = {g.name: g for g in spec.port_groups}
+        for group in spec.port_groups:
+            if group.name not in current:
+                _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, group)
+            elif current[group.name] != group:
+                _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_MODIFY, group)
+        for name in current.keys() - wanted.keys():
+            _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, current[name])
+
+
+def _maybe_report(net: Any) -> NetworkReport | None:
+    return parse_network(str(net.XMLDesc(0)), active=bool(net.isActive()))
+
+
+def _update(net: Any, command: int, group: PortGroupSpec) -> None:
+    """Apply one port group edit to the persistent definition, and live when running."""
+    flags = libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+    if net.isActive():
+        flags |= libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE
+    xml = ET.tostring(portgroup_element(group), encoding="unicode")
+    net.update(command, libvirt.VIR_NETWORK_SECTION_PORTGROUP, -1, xml, flags)
+    log.info("network %s: port group %s (VLAN %d) edited", net.name(), group.name, group.vlan_id)
+
+
+def _refuse_in_use(net: Any, name: str) -> None:
+    """StateConflict when domains are plugged into the network."""
+    if not net.isActive():
+        return
+    try:
+        with translate():
+            ports = len(net.listAllPorts(0))
+    except Unsupported:
+        # libvirt's test driver keeps no port list; it has no real NICs to cut anyway.
+        return
+    if ports:
+        raise StateConflict(
+            f"network {name} still has {ports} port(s) in use",
+            code="network_in_use",
+            details={"ports": ports},
+        )

@@ -1,0 +1,246 @@
+"""Domains on the real qemu:///system with TCG guests that have no OS (SeaBIOS only).
+
+Such a guest runs, pauses, hot-adds vCPUs, disks and NICs, but ignores ACPI and
+cannot hot-unplug vCPUs; the tests rely on exactly that.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import libvirt
+import pytest
+
+from cna_agent.errors import (
+    AlreadyExists,
+    InvalidSpec,
+    NotFound,
+    OperationTimeout,
+    Unsupported,
+)
+from cna_agent.protocol import (
+    ConsoleSpec,
+    DiskSpec,
+    DomainSpec,
+    DomainState,
+    DomainStats,
+    SnapshotSpec,
+)
+from cna_agent.virt.connection import Hypervisor
+from cna_agent.virt.domains import Domains
+from cna_agent.virt.domxml import cpu_quota_us
+from cna_agent.virt.facts import host_facts, pci_devices
+from cna_agent.virt.stats import domain_stats
+from tests.cna_agent.virt.domain_factories import disk, domain_spec, nic
+
+LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
+INACTIVE = libvirt.VIR_DOMAIN_XML_INACTIVE
+
+
+@pytest.fixture
+def image_dir() -> Iterator[Path]:
+    """A directory QEMU (running as another user) can reach: pytest's tmp dirs are 0700."""
+    path = Path(tempfile.mkdtemp(prefix="ovrmtest-", dir="/var/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def network(qemu_hv: Hypervisor) -> str:
+    """An isolated libvirt network (no forward, no IP: no dnsmasq); removed by cleanup."""
+    root = ET.Element("network")
+    ET.SubElement(root, "name").text = name = f"ovrmtest-net-{uuid4().hex[:6]}"
+    net = qemu_hv.conn.networkDefineXML(ET.tostring(root, encoding="unicode"))
+    net.create()
+    return name
+
+
+class Guest:
+    """A TCG guest under test: its spec, its images and the Domains over qemu:///system."""
+
+    def __init__(self, hv: Hypervisor, image_dir: Path) -> None:
+        self.hv = hv
+        self.image_dir = image_dir
+        self.domains = Domains(hv, poll_s=0.05)
+        facts = host_facts(hv, domain_type_setting="auto", agent_version="test")
+        self.domain_type, self.host_mhz = facts.domain_type, facts.cpu_mhz
+
+    def image(self, disk: DiskSpec) -> str:
+        path = self.image_dir / f"{disk.volume}.qcow2"
+        if not path.exists():
+            subprocess.run(
+                ["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True
+            )
+        return str(path)
+
+    def define(self, spec: DomainSpec) -> UUID:
+        self.domains.define(
+            spec,
+            domain_type=self.domain_type,
+            resolve_disk=self.image,
+            console_listen="127.0.0.1",
+            host_mhz=self.host_mhz,
+        )
+        return spec.uuid
+
+    def xml(self, uuid: UUID, flags: int = 0) -> ET.Element:
+        return ET.fromstring(self.hv.conn.lookupByUUIDString(str(uuid)).XMLDesc(flags))
+
+    def state(self, uuid: UUID) -> DomainState:
+        return self.domains.get(uuid).state
+
+
+@pytest.fixture
+def guest(qemu_hv: Hypervisor, image_dir: Path) -> Guest:
+    return Guest(qemu_hv, image_dir)
+
+
+def wait_for_disk_reads(guest: Guest, uuid: UUID) -> DomainStats:
+    """The guest's counters once SeaBIOS has read its disk looking for a boot sector."""
+    deadline = time.monotonic() + 5
+    while True:
+        [stats] = [s for s in domain_stats(guest.hv) if s.uuid == uuid]
+        if stats.block_rd_bytes > 0 or time.monotonic() > deadline:
+            assert stats.block_rd_bytes > 0
+            return stats
+        time.sleep(0.1)
+
+
+def test_domain_type_is_tcg(guest: Guest) -> None:
+    assert guest.domain_type == "qemu"
+
+
+def test_lifecycle(guest: Guest) -> None:
+    spec = domain_spec(console=ConsoleSpec(password="pw"))
+    uuid = guest.define(spec)
+    assert guest.define(spec) == uuid  # defining again changes nothing
+    domains = guest.domains
+    for _ in range(2):
+        domains.start(uuid)
+    assert guest.state(uuid) == DomainState.RUNNING
+    console = domains.console(uuid)
+    assert (console.host, console.password) == ("127.0.0.1", "pw")
+    assert console.port >= 5900
+    assert domains.get(uuid).console is not None
+
+    for _ in range(2):
+        domains.suspend(uuid)
+    assert guest.state(uuid) == DomainState.PAUSED
+    for _ in range(2):
+        domains.resume(uuid)
+    assert guest.state(uuid) == DomainState.RUNNING
+    domains.reboot(uuid)
+    domains.reset(uuid)
+    assert guest.state(uuid) == DomainState.RUNNING
+
+    stats = wait_for_disk_reads(guest, uuid)
+    assert stats.cpu_time_ns > 0
+    assert stats.memory_actual_mib == 128  # no balloon driver without an OS
+    assert stats.memory_rss_mib > 0
+
+    # No OS: ACPI is ignored, so only force stops it.
+    with pytest.raises(OperationTimeout):
+        domains.shutdown(uuid, timeout_s=0.3)
+    assert guest.state(uuid) == DomainState.RUNNING
+    for _ in range(2):
+        domains.shutdown(uuid, timeout_s=0.3, force=True)
+    assert guest.state(uuid) == DomainState.SHUTOFF
+
+    assert [d.volume for d in domains.undefine(uuid)] == [spec.disks[0].volume]
+    assert domains.undefine(uuid) == []
+    with pytest.raises(NotFound) as exc:
+        domains.get(uuid)
+    assert exc.value.code == "domain_not_found"
+
+
+def test_hotplug_while_running(guest: Guest, network: str) -> None:
+    spec = domain_spec(cpu_limit_mhz=guest.host_mhz // 2)
+    uuid = guest.define(spec)
+    domains = guest.domains
+    domains.start(uuid)
+    dom = guest.hv.conn.lookupByUUIDString(str(uuid))
+
+    for _ in range(2):
+        domains.set_vcpus(uuid, 2)
+    assert dom.vcpusFlags(LIVE) == 2
+    assert domains.get(uuid).vcpus == 2
+    quota = str(cpu_quota_us(spec.cpu_limit_mhz, guest.host_mhz, 2))
+    assert guest.xml(uuid).findtext("cputune/quota") == quota
+    assert guest.xml(uuid, INACTIVE).findtext("cputune/quota") == quota
+    with pytest.raises(Unsupported, match="hot-unplug") as exc:
+        domains.set_vcpus(uuid, 1)
+    assert exc.value.code == "vcpu_unplug_unsupported"
+    with pytest.raises(InvalidSpec):
+        domains.set_vcpus(uuid, 3)
+    assert dom.vcpusFlags(LIVE) == 2
+
+    domains.set_memory(uuid, 96)
+    assert guest.xml(uuid, INACTIVE).findtext("currentMemory") == str(96 * 1024)
+
+    data = disk("vdb", volume="ovrmtest-data")
+    extra = nic("52:54:00:aa:00:09", network=network)
+    for _ in range(2):
+        domains.attach_disk(uuid, data, guest.image(data))
+        domains.attach_nic(uuid, extra)
+    live = guest.xml(uuid)
+    assert len(live.findall("devices/disk/target[@dev='vdb']")) == 1
+    assert len(live.findall("devices/interface/mac[@address='52:54:00:aa:00:09']")) == 1
+    report = domains.get(uuid)
+    assert data in report.disks
+    assert extra in report.nics
+
+    for _ in range(2):
+        domains.snapshot_create(uuid, SnapshotSpec(name="s1"))
+    assert [(s.name, s.state) for s in domains.snapshots(uuid)] == [("s1", DomainState.RUNNING)]
+    domains.snapshot_delete(uuid, "s1")
+    assert domains.snapshots(uuid) == []
+    domains.destroy(uuid)
+
+
+def test_devices_of_a_stopped_domain(guest: Guest, network: str) -> None:
+    # 1.5 host CPUs: no limit for one vCPU, a quota for two.
+    limit = guest.host_mhz * 3 // 2
+    uuid = guest.define(domain_spec(nics=[nic(network=network)], cpu_limit_mhz=limit))
+    domains = guest.domains
+    data = disk("vdb", volume="ovrmtest-data")
+    domains.attach_disk(uuid, data, guest.image(data))
+    assert [d.device for d in domains.get(uuid).disks] == ["vda", "vdb"]
+    for _ in range(2):
+        domains.detach_disk(uuid, "vdb")
+        domains.detach_nic(uuid, "52:54:00:AA:00:01")
+    report = domains.get(uuid)
+    assert ([d.device for d in report.disks], report.nics) == (["vda"], [])
+
+    address = pci_devices(guest.hv)[0].address
+    for _ in range(2):
+        domains.attach_hostdev(uuid, address)
+    assert len(guest.xml(uuid).findall("devices/hostdev")) == 1
+    for _ in range(2):
+        domains.detach_hostdev(uuid, address)
+    assert guest.xml(uuid).find("devices/hostdev") is None
+
+    assert guest.xml(uuid).find("cputune/quota") is None
+    domains.set_vcpus(uuid, 2)
+    quota = cpu_quota_us(limit, guest.host_mhz, 2)
+    assert guest.xml(uuid).findtext("cputune/quota") == str(quota)
+    domains.set_vcpus(uuid, 1)  # a stopped domain may lose vCPUs
+    assert domains.get(uuid).vcpus == 1
+    assert guest.xml(uuid).findtext("cputune/quota") == "-1"  # unlimited again
+
+
+def test_errors(guest: Guest) -> None:
+    with pytest.raises(NotFound) as exc:
+        guest.domains.start(uuid4())
+    assert exc.value.code == "domain_not_found"
+    spec = domain_spec()
+    guest.define(spec)
+    with pytest.raises(AlreadyExists):
+        guest.define(domain_spec(name=spec.name))
