@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup system run test lint format bench clean
+.PHONY: setup system services run test lint format bench clean
 
 setup: system $(INSTALLED)
 
@@ -18,12 +18,14 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-run: setup
-	@mkdir -p var
-	$(BIN)/vrm db upgrade
-	$(BIN)/vrm serve
+# libvirtd (qemu:///system) and Open vSwitch for the local node and the tests.
+services:
+	@scripts/node-services.sh
 
-test: setup
+run: setup
+	@scripts/run-local.sh
+
+test: setup services
 	$(BIN)/pytest
 
 lint: setup

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     state_dir: Path = Path("/var/lib/openvrm-cna")
     # The local datastore's libvirt pool, created under state_dir on first start.
     default_pool: str = Field(default="openvrm-local", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    # Where the local datastore's files live (default: <state_dir>/pools/<default_pool>).
+    # QEMU runs as its own user, so every folder on the way must be traversable by it.
+    pool_dir: Path | None = None
     # The host's name in VRM; default: the node's hostname.
     hostname: str | None = Field(default=None, min_length=1, max_length=255)
     listen: str = "0.0.0.0:7070"

@@ -56,7 +56,8 @@ class Node:
     def default_pool(self) -> PoolSpec:
         """The local datastore every node has."""
         name = self.settings.default_pool
-        return PoolSpec(name=name, path=str(Path(self.settings.state_dir) / "pools" / name))
+        path = self.settings.pool_dir or Path(self.settings.state_dir) / "pools" / name
+        return PoolSpec(name=name, path=str(path))
 
     def management_address(self) -> str:
         """The address VRM and console clients reach this node at."""

@@ -74,8 +74,9 @@ class Process:
 
 def _spawn(args: list[str], env: dict[str, str], log: Path, url: str) -> Process:
     handle = log.open("ab")
-    popen = subprocess.Popen(args, env={**os.environ, **env}, stdout=handle,
-                             stderr=subprocess.STDOUT)
+    popen = subprocess.Popen(
+        args, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT
+    )
     handle.close()
     return Process(popen, log, url, env)
 
@@ -100,8 +101,7 @@ def start_agent(workdir: Path, vrm_url: str, token: str | None, **settings: str)
     """``cna-agent run`` against ``vrm_url`` on a free port (enrolling when given a token)."""
     port = settings.pop("port", None) or str(free_port())
     env = {"CNA_LOG_LEVEL": "warning", "CNA_STATE_DIR": str(workdir / "agent"), **settings}
-    args = [str(BIN / "cna-agent"), "run", "--vrm-url", vrm_url,
-            "--listen", f"127.0.0.1:{port}"]
+    args = [str(BIN / "cna-agent"), "run", "--vrm-url", vrm_url, "--listen", f"127.0.0.1:{port}"]
     if token:
         args += ["--enroll-token", token]
     proc = _spawn(args, env, workdir / "agent.log", f"http://127.0.0.1:{port}")

@@ -41,17 +41,25 @@ def test_enroll_heartbeat_fault_and_recovery(
 ) -> None:
     cluster = admin.post("/clusters", json={"name": "e2e"}).json()
     token = admin.post("/enrollment-tokens", json={"cluster_id": cluster["id"]}).json()["token"]
-    node = {"CNA_LIBVIRT_URI": "qemu:///system", "CNA_HEARTBEAT_S": "0.5",
-            "CNA_DEFAULT_POOL": f"{PREFIX}pool-{uuid.uuid4().hex[:6]}",
-            "CNA_HOSTNAME": f"{PREFIX}node"}
+    node = {
+        "CNA_LIBVIRT_URI": "qemu:///system",
+        "CNA_HEARTBEAT_S": "0.5",
+        "CNA_DEFAULT_POOL": f"{PREFIX}pool-{uuid.uuid4().hex[:6]}",
+        "CNA_HOSTNAME": f"{PREFIX}node",
+    }
     agent = start_agent(tmp_path, vrm.url, token, **node)
     try:
-        hosts = wait_until(lambda: admin.get("/hosts", params={"state": "normal"}).json()["items"],
-                           timeout_s=30, what="the host to become normal")
+        hosts = wait_until(
+            lambda: admin.get("/hosts", params={"state": "normal"}).json()["items"],
+            timeout_s=30,
+            what="the host to become normal",
+        )
         host = hosts[0]
         assert host["name"] == f"{PREFIX}node"
         assert host["cluster_id"] == cluster["id"]
-        assert host["cpu_mhz"] > 0 and host["memory_mib"] > 0 and host["cpu_cores"] > 0
+        assert host["cpu_mhz"] > 0
+        assert host["memory_mib"] > 0
+        assert host["cpu_cores"] > 0
         assert host["hw_virt"] is False, "no usable KVM on this machine: TCG"
         stores = admin.get("/datastores").json()["items"]
         assert [s["capacity_mib"] > 0 for s in stores] == [True]
@@ -65,17 +73,26 @@ def test_enroll_heartbeat_fault_and_recovery(
         assert refused.value.status == 401
 
         before = host["last_heartbeat_at"]
-        wait_until(lambda: admin.get(f"/hosts/{host['id']}").json()["last_heartbeat_at"] != before,
-                   timeout_s=15, what="another heartbeat")
+        wait_until(
+            lambda: admin.get(f"/hosts/{host['id']}").json()["last_heartbeat_at"] != before,
+            timeout_s=15,
+            what="another heartbeat",
+        )
 
         agent.kill()
-        wait_until(lambda: host_state(admin, host["id"]) == "fault", timeout_s=30,
-                   what="the host to be marked fault")
+        wait_until(
+            lambda: host_state(admin, host["id"]) == "fault",
+            timeout_s=30,
+            what="the host to be marked fault",
+        )
         assert "host_fault" in event_types(admin, host["id"])
 
         agent = start_agent(tmp_path, vrm.url, None, **node, port=agent.url.rsplit(":", 1)[1])
-        wait_until(lambda: host_state(admin, host["id"]) == "normal", timeout_s=30,
-                   what="the host to recover")
+        wait_until(
+            lambda: host_state(admin, host["id"]) == "normal",
+            timeout_s=30,
+            what="the host to recover",
+        )
         assert "host_recovered" in event_types(admin, host["id"])
         assert admin.get("/hosts").json()["total"] == 1, "a restart reuses the identity"
     finally:
