@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # One line per heartbeat request would drown what matters.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
     try:
         if args.command == "facts":
             return _facts(settings)

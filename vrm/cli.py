@@ -9,11 +9,13 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from vrm import __version__
 from vrm.config import Settings
 from vrm.db import make_engine, make_session_factory, redact_url
-from vrm.errors import VrmError
+from vrm.errors import Conflict, VrmError
 from vrm.migrate import current_revision, head_revision, upgrade
 
 
@@ -42,6 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    tokens = commands.add_parser("enrollment-token", help="agent enrollment tokens")
+    token_create = tokens.add_subparsers(dest="token_command", required=True).add_parser(
+        "create", help="print a one-time token with which a new CNA agent joins a cluster"
+    )
+    token_create.add_argument("--cluster", required=True, help="the cluster's name")
+    token_create.add_argument(
+        "--create-cluster", action="store_true", help="create the cluster when it does not exist"
+    )
+    token_create.add_argument("--ttl", type=int, help="lifetime in seconds")
     return parser
 
 
@@ -56,15 +67,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Alembic narrates every connection at INFO; our commands say what matters.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
     try:
         if args.command == "serve":
             return _serve(settings, args)
+        if args.command == "enrollment-token":
+            return _token_create(settings, args)
         if args.command == "db":
             return _db(settings, args.db_command)
         return _user_create(settings, args)
     except VrmError as exc:
         print(f"vrm: {exc.message}", file=sys.stderr)
         return 1
+    except SQLAlchemyError as exc:
+        # A database that is down or refuses us is an operator's problem, not a traceback.
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(
+            f"vrm: cannot use the database {redact_url(settings.database_url)}: {reason}",
+            file=sys.stderr,
+        )
+        return 3
 
 
 def _db(settings: Settings, command: str) -> int:
@@ -90,14 +113,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     if args.migrate:
         upgrade(engine)
-    if current_revision(engine) != head_revision():
-        print(
-            "vrm: the database is not at the latest migration; run `vrm db upgrade`",
-            file=sys.stderr,
-        )
+    if not _is_migrated(engine):
         return 3
-    with make_session_factory(engine).begin() as session:
-        generated = ensure_admin(session, password=settings.admin_password)
+    try:
+        with make_session_factory(engine).begin() as session:
+            generated = ensure_admin(session, password=settings.admin_password)
+    except Conflict:
+        generated = None  # another VRM process starting at the same time created it
     if generated:
         _announce_admin(generated)
     app = create_app(settings, engine)
@@ -108,6 +130,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level,
     )
     return 0
+
+
+def _is_migrated(engine: Engine) -> bool:
+    """Whether the database is at the code's migration; says what to do when not."""
+    if current_revision(engine) == head_revision():
+        return True
+    print("vrm: the database is not at the latest migration; run `vrm db upgrade`", file=sys.stderr)
+    return False
 
 
 def _announce_admin(password: str) -> None:
@@ -121,26 +151,58 @@ def _announce_admin(password: str) -> None:
 
 
 def _user_create(settings: Settings, args: argparse.Namespace) -> int:
-    from vrm.auth.security import generate_password
     from vrm.auth.service import create_user
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    elif sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if password != getpass.getpass("Again: "):
-            print("vrm: the passwords differ", file=sys.stderr)
-            return 1
-    else:
-        password = ""
-    generated = not password
-    password = password or generate_password()
     engine = make_engine(settings.database_url)
-    with make_session_factory(engine).begin() as session:
-        create_user(session, name=args.name, password=password, role=args.role)
-    engine.dispose()
+    try:
+        if not _is_migrated(engine):
+            return 3
+        password, generated = _read_password(args.password_stdin)
+        if password is None:
+            return 1
+        with make_session_factory(engine).begin() as session:
+            create_user(session, name=args.name, password=password, role=args.role)
+    finally:
+        engine.dispose()
     print(
         f"created user {args.name!r} with role {args.role!r}"
         + (f"; password: {password}" if generated else "")
     )
+    return 0
+
+
+def _read_password(from_stdin: bool) -> tuple[str | None, bool]:
+    """The new user's password and whether it was generated; None when the two entries differ."""
+    from vrm.auth.security import generate_password
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            print("vrm: the passwords differ", file=sys.stderr)
+            return None, False
+    else:
+        password = ""
+    return (password, False) if password else (generate_password(), True)
+
+
+def _token_create(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a new enrollment token (only the token, for scripts)."""
+    from vrm.agents.enrollment import issue_local_token
+
+    engine = make_engine(settings.database_url)
+    try:
+        if not _is_migrated(engine):
+            return 3
+        with make_session_factory(engine).begin() as session:
+            secret = issue_local_token(
+                session,
+                cluster_name=args.cluster,
+                create_cluster=args.create_cluster,
+                ttl_s=args.ttl or settings.enrollment_token_ttl_s,
+            )
+    finally:
+        engine.dispose()
+    print(secret)
     return 0

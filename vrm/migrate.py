@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -27,8 +29,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+@functools.cache
 def head_revision() -> str | None:
-    """The newest revision the code knows."""
+    """The newest revision the code knows (the scripts do not change while we run)."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 

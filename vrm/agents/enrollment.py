@@ -18,13 +18,14 @@ from vrm.auth.principal import Principal
 from vrm.auth.security import hash_token, new_token
 from vrm.clusters.repository import ClusterRepository
 from vrm.crud import ensure_unique, get_or_404, get_ref_or_422
-from vrm.errors import Conflict, Unauthorized
+from vrm.errors import Conflict, NotFound, Unauthorized
 from vrm.events.emit import emit
 from vrm.hosts.repository import HostRepository
 from vrm.listing import ListParams
 from vrm.models import Cluster, Datastore, EnrollmentToken, Host, HostDatastore
 from vrm.models.base import utcnow
 from vrm.models.enums import DatastoreType, HostState
+from vrm.sites.repository import DEFAULT_SITE_ID
 from vrm.storage.repository import DatastoreRepository
 
 KIND = "enrollment token"
@@ -35,14 +36,7 @@ def issue_token(
 ) -> tuple[EnrollmentToken, str]:
     """Create a one-time token for ``data.cluster_id``; the secret is returned only now."""
     cluster = get_ref_or_422(ClusterRepository(session), data.cluster_id, "cluster", "cluster_id")
-    secret = new_token("enroll")
-    row = EnrollmentToken(
-        token_hash=hash_token(secret),
-        cluster_id=cluster.id,
-        created_by=actor.user_id,
-        expires_at=utcnow() + timedelta(seconds=data.ttl_s or default_ttl_s),
-    )
-    EnrollmentTokenRepository(session).add(row, conflict="token collision, try again")
+    row, secret = _new_token(session, cluster, data.ttl_s or default_ttl_s, actor.user_id)
     record(
         session,
         actor=actor,
@@ -51,6 +45,44 @@ def issue_token(
         target_id=cluster.id,
         details={"token_id": str(row.id)},
     )
+    return row, secret
+
+
+def issue_local_token(
+    session: Session, *, cluster_name: str, create_cluster: bool, ttl_s: int
+) -> str:
+    """A token for the cluster named ``cluster_name`` of the default site (``vrm`` CLI)."""
+    clusters = ClusterRepository(session)
+    cluster = clusters.get_by(site_id=DEFAULT_SITE_ID, name=cluster_name)
+    if cluster is None and not create_cluster:
+        raise NotFound(f"no cluster named {cluster_name!r}", code="cluster_not_found")
+    if cluster is None:
+        cluster = clusters.add(
+            Cluster(site_id=DEFAULT_SITE_ID, name=cluster_name),
+            conflict=f"a cluster named {cluster_name!r} already exists",
+        )
+        emit(
+            session,
+            type="cluster_created",
+            message=f"cluster {cluster_name} created by the CLI",
+            target_type="cluster",
+            target_id=cluster.id,
+        )
+    return _new_token(session, cluster, ttl_s, None)[1]
+
+
+def _new_token(
+    session: Session, cluster: Cluster, ttl_s: int, creator: uuid.UUID | None
+) -> tuple[EnrollmentToken, str]:
+    """Store a new token's hash; return the row and the secret."""
+    secret = new_token("enroll")
+    row = EnrollmentToken(
+        token_hash=hash_token(secret),
+        cluster_id=cluster.id,
+        created_by=creator,
+        expires_at=utcnow() + timedelta(seconds=ttl_s),
+    )
+    EnrollmentTokenRepository(session).add(row, conflict="token collision, try again")
     return row, secret
 
 

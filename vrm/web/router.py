@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session, sessionmaker
 
 from vrm import __version__
 from vrm.db import redact_url
+from vrm.deps import SessionDep
 from vrm.paths import TEMPLATES_DIR
 from vrm.status import database_status
 from vrm.web.service import overview
@@ -18,14 +18,11 @@ templates = Jinja2Templates(directory=TEMPLATES_DIR)
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request) -> HTMLResponse:
+def index(request: Request, session: SessionDep) -> HTMLResponse:
     """The front page: version, database state and inventory counts."""
     db = database_status(request.app.state.engine)
-    counts = None
-    if db.ready:
-        factory: sessionmaker[Session] = request.app.state.session_factory
-        with factory() as session:
-            counts = overview(session)
+    # The request's session connects only when used, so a page without a schema still renders.
+    counts = overview(session) if db.ready else None
     context = {
         "version": __version__,
         "db": db,
