@@ -98,7 +98,7 @@ def _run(settings: Settings) -> int:
         print(f"cna-agent: cannot enroll: {exc}", file=sys.stderr)
         agent.stop()
         return 1
-    agent.start_heartbeats()
+    agent.start_loops()
     host, port = listen_address(settings.listen)
     try:
         uvicorn.run(

@@ -10,13 +10,22 @@ from uuid import UUID
 
 from cna_agent import __version__
 from cna_agent.config import Settings
+from cna_agent.errors import NotFound
 from cna_agent.operations import Operations
-from cna_agent.protocol import DiskSpec, DomainReport, DomainSpec, HostFacts, PoolSpec
+from cna_agent.protocol import (
+    DiskSpec,
+    DomainReport,
+    DomainSpec,
+    DomainStats,
+    HostFacts,
+    HostUsage,
+    PoolSpec,
+)
 from cna_agent.virt.connection import Hypervisor
 from cna_agent.virt.domains import Domains
 from cna_agent.virt.facts import host_facts
 from cna_agent.virt.network import Networks
-from cna_agent.virt.stats import UsageSampler
+from cna_agent.virt.stats import UsageSampler, domain_stats
 from cna_agent.virt.storage import Storage
 
 
@@ -33,6 +42,21 @@ class Node:
         self.operations = Operations()
         self._facts: HostFacts | None = None
         self._facts_lock = threading.Lock()
+        # The latest samples of the stats loop (CNA_STATS_S); None until the first one.
+        self.latest_usage: HostUsage | None = None
+        self.latest_domain_stats: list[DomainStats] = []
+
+    def sample_stats(self) -> None:
+        """Take a usage and domain statistics sample (the stats loop calls this)."""
+        self.latest_usage = self.usage.sample()
+        self.latest_domain_stats = domain_stats(self.hv)
+
+    def current_usage(self) -> HostUsage:
+        """The latest usage sample, taking one if there is none yet."""
+        if self.latest_usage is None:
+            self.sample_stats()
+        assert self.latest_usage is not None
+        return self.latest_usage
 
     def close(self) -> None:
         """Finish running operations and close the libvirt connection."""
@@ -81,11 +105,26 @@ class Node:
         return self.storage.volume_path(disk.pool, disk.volume)
 
     def undefine(self, uuid: UUID, *, delete_volumes: bool) -> None:
-        """Remove a stopped domain, and its disks' volumes when asked."""
+        """Remove a stopped domain, and its disks' volumes when asked.
+
+        Volumes that cannot go (they back linked clones) are refused before anything
+        changes, so a failure leaves the domain and all its disks as they were.
+        """
+        if delete_volumes:
+            for disk in self._own_disks(uuid):
+                self.storage.check_deletable(disk.pool, disk.volume)
         disks = self.domains.undefine(uuid)
         if delete_volumes:
             for disk in disks:
                 self.storage.delete_volume(disk.pool, disk.volume)
+
+    def _own_disks(self, uuid: UUID) -> list[DiskSpec]:
+        """The domain's disks (not CD-ROMs); none when the domain is already gone."""
+        try:
+            report = self.domains.get(uuid)
+        except NotFound:
+            return []
+        return [d for d in report.disks if d.kind == "disk"]
 
     def attach_disk(self, uuid: UUID, disk: DiskSpec) -> DomainReport:
         """Attach a volume as a disk."""

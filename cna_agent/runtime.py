@@ -89,7 +89,7 @@ class Agent:
         facts = self.node.facts(refresh=refresh)
         beat = Heartbeat(
             sent_at=utcnow(),
-            usage=self.node.usage.sample(),
+            usage=self.node.current_usage(),
             domains=self.node.domains.statuses(),
             pools=self.node.storage.pools(),
             facts=facts if facts != self._sent_facts else None,
@@ -98,11 +98,21 @@ class Agent:
         self._sent_facts = facts
         self._beats += 1
 
-    def start_heartbeats(self) -> threading.Thread:
-        """Send heartbeats every CNA_HEARTBEAT_S in a daemon thread."""
-        thread = threading.Thread(target=self._heartbeat_loop, name="cna-heartbeat", daemon=True)
-        thread.start()
-        return thread
+    def start_loops(self) -> None:
+        """Sample statistics every CNA_STATS_S and send heartbeats every CNA_HEARTBEAT_S."""
+        for name, loop in (
+            ("cna-stats", self._stats_loop),
+            ("cna-heartbeat", self._heartbeat_loop),
+        ):
+            threading.Thread(target=loop, name=name, daemon=True).start()
+
+    def _stats_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.node.sample_stats()
+            except Exception as exc:  # a failed sample must not end sampling
+                log.warning("statistics sample failed: %s", exc)
+            self._stop.wait(self.settings.stats_s)
 
     def stop(self) -> None:
         """Stop the heartbeat thread and release the node."""

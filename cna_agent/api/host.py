@@ -7,7 +7,6 @@ from fastapi import APIRouter
 from cna_agent.api.deps import NodeDep
 from cna_agent.protocol import DomainStats, HostFacts, HostUsage
 from cna_agent.virt.facts import PciDevice, pci_devices
-from cna_agent.virt.stats import domain_stats
 
 router = APIRouter(prefix="/host", tags=["host"])
 
@@ -20,14 +19,16 @@ def facts(node: NodeDep, refresh: bool = False) -> HostFacts:
 
 @router.get("/usage")
 def usage(node: NodeDep) -> HostUsage:
-    """CPU and memory use now (CPU since the previous sample)."""
-    return node.usage.sample()
+    """CPU and memory use at the latest sample (taken every CNA_STATS_S)."""
+    return node.current_usage()
 
 
 @router.get("/domain-stats")
 def stats(node: NodeDep) -> list[DomainStats]:
-    """Counters of every running domain."""
-    return domain_stats(node.hv)
+    """Counters of every running domain at the latest sample."""
+    if node.latest_usage is None:
+        node.sample_stats()
+    return node.latest_domain_stats
 
 
 @router.get("/pci-devices")

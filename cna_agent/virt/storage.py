@@ -246,20 +246,28 @@ class Storage:
     def delete_volume(self, pool: str, name: str) -> None:
         """Delete a volume unless it backs a linked clone; unknown is fine."""
         with translate():
-            handle = self._pool(pool)
-            vol = _find_volume(handle, name)
+            vol = _find_volume(self._pool(pool), name)
             if vol is None:
                 return
-            path = str(vol.path())
-            clones = [v.name for v in self.volumes(pool) if v.backing_path == path]
-            if clones:
-                raise StateConflict(
-                    f"volume {pool}/{name} backs linked clones",
-                    code="volume_in_use",
-                    details={"clones": clones},
-                )
+            self._refuse_backing(pool, name, str(vol.path()))
             vol.delete(0)
             log.info("deleted volume %s/%s", pool, name)
+
+    def check_deletable(self, pool: str, name: str) -> None:
+        """Raise ``volume_in_use`` if deleting the volume would break linked clones."""
+        with translate():
+            vol = _find_volume(self._pool(pool), name)
+            if vol is not None:
+                self._refuse_backing(pool, name, str(vol.path()))
+
+    def _refuse_backing(self, pool: str, name: str, path: str) -> None:
+        clones = [v.name for v in self.volumes(pool) if v.backing_path == path]
+        if clones:
+            raise StateConflict(
+                f"volume {pool}/{name} backs linked clones",
+                code="volume_in_use",
+                details={"clones": clones},
+            )
 
     # helpers
 
