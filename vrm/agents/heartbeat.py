@@ -10,14 +10,14 @@ from sqlalchemy.orm import Session
 from cna_agent.protocol import DomainState, DomainStatus, Heartbeat, HeartbeatAck, PoolReport
 from vrm.agents.credentials import host_credential_matches
 from vrm.agents.enrollment import facts_columns
-from vrm.agents.repository import HostDatastoreRepository, HostStateRepository
+from vrm.agents.repository import HostStateRepository
 from vrm.errors import Unauthorized
 from vrm.events.emit import emit
 from vrm.hosts.repository import HostRepository
 from vrm.models import Host, Vm
 from vrm.models.base import utcnow
 from vrm.models.enums import HostState, Severity, VmState
-from vrm.storage.repository import DatastoreRepository
+from vrm.storage.repository import DatastoreRepository, HostDatastoreRepository
 from vrm.vms.repository import VmRepository
 
 # What a libvirt domain state means for the VM record.

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import CursorResult, select, update
 
-from vrm.models import EnrollmentToken, Host, HostDatastore
+from vrm.models import EnrollmentToken, Host
 from vrm.models.enums import HostState
 from vrm.repository import Repository
 
@@ -76,16 +76,3 @@ class HostStateRepository(Repository[Host]):
         )
         result: CursorResult[tuple[()]] = self.session.execute(stmt)  # type: ignore[assignment]
         return result.rowcount == 1
-
-
-class HostDatastoreRepository(Repository[HostDatastore]):
-    """Which host reaches which datastore, under which pool name."""
-
-    model = HostDatastore
-    sortable = ("pool_name",)
-    default_sort = ("pool_name",)
-
-    def for_host(self, host_id: uuid.UUID) -> Sequence[HostDatastore]:
-        """The datastore links of one host."""
-        stmt = select(HostDatastore).where(HostDatastore.host_id == host_id)
-        return self.session.scalars(stmt).all()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 
-from vrm.deps import CurrentUser, SessionDep
-from vrm.errors import NotFound, ValidationFailed, error_responses
+from vrm.deps import CurrentUser, SessionDep, Writer
+from vrm.errors import Conflict, Forbidden, NotFound, ValidationFailed, error_responses
 from vrm.hosts import service
 from vrm.hosts.schemas import HostRead
 from vrm.listing import ListDep, TextFilter
@@ -37,3 +37,13 @@ def list_hosts(
 def get_host(session: SessionDep, _user: CurrentUser, host_id: uuid.UUID) -> HostRead:
     """One host: its facts, state, usage and capabilities."""
     return HostRead.model_validate(service.get_host(session, host_id=host_id))
+
+
+@router.delete(
+    "/{host_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(Conflict, Forbidden, NotFound),
+)
+def delete_host(session: SessionDep, user: Writer, host_id: uuid.UUID) -> None:
+    """Remove a host that runs no VMs (its agent must enroll again to come back)."""
+    service.delete_host(session, actor=user, host_id=host_id)

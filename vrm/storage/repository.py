@@ -45,3 +45,16 @@ class VolumeRepository(Repository[Volume]):
 
     model = Volume
     sortable = ("created_at", "updated_at", "name", "state", "capacity_mib", "allocation_mib")
+
+
+class HostDatastoreRepository(Repository[HostDatastore]):
+    """Which host reaches which datastore, under which pool name."""
+
+    model = HostDatastore
+    sortable = ("pool_name",)
+    default_sort = ("pool_name",)
+
+    def for_host(self, host_id: uuid.UUID) -> Sequence[HostDatastore]:
+        """The datastore links of one host."""
+        stmt = select(HostDatastore).where(HostDatastore.host_id == host_id)
+        return self.session.scalars(stmt).all()
