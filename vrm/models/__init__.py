@@ -2,7 +2,15 @@
 
 from vrm.models.auth import ApiToken, AuditRecord, EnrollmentToken, Role, User
 from vrm.models.base import Base
-from vrm.models.compute import Vm, VmDisk, VmNic
+from vrm.models.compute import (
+    PlacementRule,
+    PlacementRuleHost,
+    PlacementRuleVm,
+    Vm,
+    VmDisk,
+    VmNic,
+    VmSnapshot,
+)
 from vrm.models.inventory import Cluster, Host, Site
 from vrm.models.network import Dvs, IpAllocation, IpPool, IpRange, PortGroup
 from vrm.models.storage import Datastore, HostDatastore, Volume
@@ -23,6 +31,9 @@ __all__ = [
     "IpAllocation",
     "IpPool",
     "IpRange",
+    "PlacementRule",
+    "PlacementRuleHost",
+    "PlacementRuleVm",
     "PortGroup",
     "Role",
     "Site",
@@ -31,5 +42,6 @@ __all__ = [
     "Vm",
     "VmDisk",
     "VmNic",
+    "VmSnapshot",
     "Volume",
 ]

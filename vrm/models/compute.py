@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from datetime import datetime
 from uuid import UUID, uuid4
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from vrm.models.base import Base, IdMixin, TimestampMixin
-from vrm.models.enums import DiskBus, NicModel, VmState, str_enum
+from vrm.models.base import Base, IdMixin, TimestampMixin, utcnow
+from vrm.models.enums import DiskBus, NicModel, RuleKind, VmState, str_enum
 
 if TYPE_CHECKING:
     from vrm.models.inventory import Cluster
@@ -49,6 +50,10 @@ class Vm(IdMixin, TimestampMixin, Base):
     ha_enabled: Mapped[bool] = mapped_column(default=False)
     is_template: Mapped[bool] = mapped_column(default=False)
     boot_order: Mapped[list[Any]] = mapped_column(default=lambda: ["hd"])
+    # VNC allows at most 8 characters; VRM's console proxy presents it, users never see it.
+    console_password: Mapped[str] = mapped_column(String(8), default="")
+    # The template or VM this one was cloned from (linked clones depend on its volumes).
+    source_vm_id: Mapped[UUID | None] = mapped_column(ForeignKey("vms.id", ondelete="SET NULL"))
 
     cluster: Mapped[Cluster] = relationship(back_populates="vms", lazy="raise")
     disks: Mapped[list[VmDisk]] = relationship(back_populates="vm", lazy="raise")
@@ -85,3 +90,51 @@ class VmNic(IdMixin, Base):
     model: Mapped[NicModel] = mapped_column(str_enum(NicModel), default=NicModel.VIRTIO)
 
     vm: Mapped[Vm] = relationship(back_populates="nics", lazy="raise")
+
+
+class VmSnapshot(IdMixin, Base):
+    """A snapshot of a VM, as VRM records it (the node holds the data)."""
+
+    __tablename__ = "vm_snapshots"
+    __table_args__ = (UniqueConstraint("vm_id", "name"),)
+
+    vm_id: Mapped[UUID] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlacementRule(IdMixin, TimestampMixin, Base):
+    """An affinity rule of a cluster: VMs together, VMs apart, or VMs on (or off) hosts."""
+
+    __tablename__ = "placement_rules"
+    __table_args__ = (UniqueConstraint("cluster_id", "name"),)
+
+    cluster_id: Mapped[UUID] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[RuleKind] = mapped_column(str_enum(RuleKind))
+    enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class PlacementRuleVm(Base):
+    """A VM a placement rule names."""
+
+    __tablename__ = "placement_rule_vms"
+
+    rule_id: Mapped[UUID] = mapped_column(
+        ForeignKey("placement_rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    vm_id: Mapped[UUID] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), primary_key=True)
+
+
+class PlacementRuleHost(Base):
+    """A host a VM-to-host rule names."""
+
+    __tablename__ = "placement_rule_hosts"
+
+    rule_id: Mapped[UUID] = mapped_column(
+        ForeignKey("placement_rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    host_id: Mapped[UUID] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True
+    )

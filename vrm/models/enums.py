@@ -139,3 +139,12 @@ class TokenKind(StrEnum):
 
     LOGIN = "login"
     API = "api"
+
+
+class RuleKind(StrEnum):
+    """What a placement rule asks."""
+
+    AFFINITY = "affinity"  # the VMs on one host
+    ANTI_AFFINITY = "anti_affinity"  # the VMs on different hosts
+    HOST_MUST = "host_must"  # the VMs only on the rule's hosts
+    HOST_MUST_NOT = "host_must_not"  # the VMs never on the rule's hosts

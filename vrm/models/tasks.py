@@ -36,6 +36,10 @@ class Task(IdMixin, TimestampMixin, Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
+    # The worker running the task touches this; a stale one means the worker died.
+    heartbeat_at: Mapped[datetime | None]
+    # After a transient failure the task waits until then before its next attempt.
+    next_attempt_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
