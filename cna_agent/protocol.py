@@ -134,6 +134,18 @@ class VolumeSpec(Wire):
     backing_volume: ObjectName | None = None
 
 
+class VolumeClone(Wire):
+    """A full copy of a volume under a new name, in the same pool."""
+
+    name: ObjectName
+
+
+class VolumeResize(Wire):
+    """A new, larger capacity."""
+
+    capacity_mib: int = Field(ge=1)
+
+
 class VolumeReport(Wire):
     """A volume as the node has it."""
 

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     jobs_interval_s: float = Field(default=5.0, gt=0)
     # Time limit of one VRM -> agent call.
     agent_timeout_s: float = Field(default=30.0, gt=0)
+    # Task engine: parallel tasks per VRM process, attempts before a transient failure is
+    # final, and how long a running task's worker may stay silent before another takes over.
+    task_workers: int = Field(default=4, ge=1, le=64)
+    task_max_attempts: int = Field(default=5, ge=1, le=100)
+    task_stale_after_s: float = Field(default=30.0, gt=0)
     # Lifetime of an enrollment token unless the request names one.
     enrollment_token_ttl_s: int = Field(default=24 * 3600, ge=60)
 

@@ -31,6 +31,8 @@ def get_session(request: Request) -> Iterator[Session]:
             session.rollback()
             raise
         session.commit()
+        if session.info.pop("tasks_queued", False):
+            request.app.state.task_worker.wake()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Result, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,3 +95,8 @@ class Repository(Generic[M]):
 def _reason(exc: IntegrityError) -> str:
     """The first line of the database's complaint, without SQL or parameters."""
     return str(exc.orig).strip().splitlines()[0][:200] if exc.orig else "integrity error"
+
+
+def changed_one(result: Result[Any]) -> bool:
+    """Whether an UPDATE or DELETE touched exactly one row (a compare-and-swap won)."""
+    return bool(getattr(result, "rowcount", 0) == 1)

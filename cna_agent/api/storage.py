@@ -6,21 +6,17 @@ from fastapi import APIRouter, status
 
 from cna_agent.api.deps import NodeDep
 from cna_agent.errors import InvalidSpec
-from cna_agent.protocol import Operation, PoolReport, PoolSpec, VolumeReport, VolumeSpec, Wire
+from cna_agent.protocol import (
+    Operation,
+    PoolReport,
+    PoolSpec,
+    VolumeClone,
+    VolumeReport,
+    VolumeResize,
+    VolumeSpec,
+)
 
 router = APIRouter(prefix="/pools", tags=["storage"])
-
-
-class Resize(Wire):
-    """A new (larger) capacity."""
-
-    capacity_mib: int
-
-
-class Clone(Wire):
-    """A full copy under a new name, in the same pool."""
-
-    name: str
 
 
 def _same_name(path_name: str, body_name: str) -> None:
@@ -79,13 +75,13 @@ def delete_volume(node: NodeDep, pool: str, name: str) -> None:
 
 
 @router.post("/{pool}/volumes/{name}/resize")
-def resize_volume(node: NodeDep, pool: str, name: str, resize: Resize) -> VolumeReport:
+def resize_volume(node: NodeDep, pool: str, name: str, resize: VolumeResize) -> VolumeReport:
     """Grow a volume (of a stopped VM)."""
     return node.storage.resize_volume(pool, name, resize.capacity_mib)
 
 
 @router.post("/{pool}/volumes/{name}/clone", status_code=status.HTTP_202_ACCEPTED)
-def clone_volume(node: NodeDep, pool: str, name: str, clone: Clone) -> Operation:
+def clone_volume(node: NodeDep, pool: str, name: str, clone: VolumeClone) -> Operation:
     """Full copy into a new volume; a long operation to poll."""
 
     def work() -> dict[str, object]:

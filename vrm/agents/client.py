@@ -33,8 +33,10 @@ from cna_agent.protocol import (
     OperationState,
     PoolReport,
     PoolSpec,
+    SnapshotSpec,
     StopRequest,
     VcpuChange,
+    VolumeClone,
     VolumeReport,
     VolumeSpec,
 )
@@ -147,6 +149,26 @@ class AgentClient:
         """Attach a NIC."""
         return self._call("POST", f"/v1/vms/{vm_uuid}/nics", DomainReport, nic)
 
+    def detach_disk(self, vm_uuid: uuid.UUID, device: str) -> DomainReport:
+        """Detach a disk by device name; idempotent."""
+        return self._call("DELETE", f"/v1/vms/{vm_uuid}/disks/{device}", DomainReport)
+
+    def detach_nic(self, vm_uuid: uuid.UUID, mac: str) -> DomainReport:
+        """Detach a NIC by MAC; idempotent."""
+        return self._call("DELETE", f"/v1/vms/{vm_uuid}/nics/{mac}", DomainReport)
+
+    def snapshot(self, vm_uuid: uuid.UUID, spec: SnapshotSpec) -> None:
+        """Take a snapshot (an existing name is kept as it is)."""
+        self._request("POST", f"/v1/vms/{vm_uuid}/snapshots", spec)
+
+    def revert_snapshot(self, vm_uuid: uuid.UUID, name: str) -> DomainReport:
+        """Go back to a snapshot."""
+        return self._call("POST", f"/v1/vms/{vm_uuid}/snapshots/{name}/revert", DomainReport)
+
+    def delete_snapshot(self, vm_uuid: uuid.UUID, name: str) -> None:
+        """Delete a snapshot; idempotent."""
+        self._send("DELETE", f"/v1/vms/{vm_uuid}/snapshots/{name}")
+
     def console(self, vm_uuid: uuid.UUID) -> ConsoleInfo:
         """Where the console of a running domain listens."""
         return self._call("GET", f"/v1/vms/{vm_uuid}/console", ConsoleInfo)
@@ -164,6 +186,11 @@ class AgentClient:
     def create_volume(self, pool: str, spec: VolumeSpec) -> VolumeReport:
         """Create a volume unless it exists as specified."""
         return self._call("PUT", f"/v1/pools/{pool}/volumes/{spec.name}", VolumeReport, spec)
+
+    def clone_volume(self, pool: str, source: str, name: str) -> Operation:
+        """Begin a full copy of a volume; poll the returned operation."""
+        body = VolumeClone(name=name)
+        return self._call("POST", f"/v1/pools/{pool}/volumes/{source}/clone", Operation, body)
 
     def delete_volume(self, pool: str, name: str) -> None:
         """Delete a volume; idempotent."""

@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select, update
 
 from vrm.models import EnrollmentToken, Host
 from vrm.models.enums import HostState
-from vrm.repository import Repository
+from vrm.repository import Repository, changed_one
 
 
 class EnrollmentTokenRepository(Repository[EnrollmentToken]):
@@ -28,8 +28,7 @@ class EnrollmentTokenRepository(Repository[EnrollmentToken]):
             .where(EnrollmentToken.used_at.is_(None), EnrollmentToken.expires_at > now)
             .values(used_at=now)
         )
-        result: CursorResult[tuple[()]] = self.session.execute(stmt)  # type: ignore[assignment]
-        return result.rowcount == 1
+        return changed_one(self.session.execute(stmt))
 
 
 class HostStateRepository(Repository[Host]):
@@ -47,8 +46,7 @@ class HostStateRepository(Repository[Host]):
             .values(state=new)
             .execution_options(synchronize_session="fetch")
         )
-        result: CursorResult[tuple[()]] = self.session.execute(stmt)  # type: ignore[assignment]
-        return result.rowcount == 1
+        return changed_one(self.session.execute(stmt))
 
     def silent_since(self, cutoff: datetime) -> Sequence[Host]:
         """Hosts expected to heartbeat whose last heartbeat (or enrollment) is older than cutoff."""
@@ -74,5 +72,4 @@ class HostStateRepository(Repository[Host]):
             .values(state=HostState.FAULT)
             .execution_options(synchronize_session="fetch")
         )
-        result: CursorResult[tuple[()]] = self.session.execute(stmt)  # type: ignore[assignment]
-        return result.rowcount == 1
+        return changed_one(self.session.execute(stmt))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import update
 
 from vrm.models import Alarm, Event
 from vrm.models.enums import AlarmState
-from vrm.repository import Repository
+from vrm.repository import Repository, changed_one
 
 
 class EventRepository(Repository[Event]):
@@ -39,6 +38,6 @@ class AlarmRepository(Repository[Alarm]):
             .values(state=AlarmState.ACKNOWLEDGED, acknowledged_by=user_id, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        result = cast(CursorResult[Any], self.session.execute(stmt))
+        won = changed_one(self.session.execute(stmt))
         self.session.refresh(alarm)
-        return result.rowcount == 1
+        return won

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, Uuid
@@ -56,8 +56,13 @@ class Vm(IdMixin, TimestampMixin, Base):
     source_vm_id: Mapped[UUID | None] = mapped_column(ForeignKey("vms.id", ondelete="SET NULL"))
 
     cluster: Mapped[Cluster] = relationship(back_populates="vms", lazy="raise")
-    disks: Mapped[list[VmDisk]] = relationship(back_populates="vm", lazy="raise")
-    nics: Mapped[list[VmNic]] = relationship(back_populates="vm", lazy="raise")
+    # Disks and NICs live and die with their VM (the database cascades the delete).
+    disks: Mapped[list[VmDisk]] = relationship(
+        back_populates="vm", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+    nics: Mapped[list[VmNic]] = relationship(
+        back_populates="vm", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class VmDisk(IdMixin, Base):

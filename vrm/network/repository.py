@@ -25,6 +25,11 @@ class PortGroupRepository(Repository[PortGroup]):
     model = PortGroup
     sortable = ("created_at", "updated_at", "name", "vlan_id")
 
+    def of_dvs(self, dvs_id: uuid.UUID) -> Sequence[PortGroup]:
+        """The port groups of one DVS, by name."""
+        stmt = select(PortGroup).where(PortGroup.dvs_id == dvs_id).order_by(PortGroup.name)
+        return self.session.scalars(stmt).all()
+
     def lock(self, ident: uuid.UUID) -> PortGroup | None:
         """The port group, locked until commit (PostgreSQL) so pools on it are added in turn."""
         stmt = select(PortGroup).where(PortGroup.id == ident).with_for_update()

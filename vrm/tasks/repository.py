@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
 from vrm.models import Task
-from vrm.repository import Repository
+from vrm.models.enums import TaskState
+from vrm.repository import Repository, changed_one
 
 
 class TaskRepository(Repository[Task]):
@@ -20,3 +27,61 @@ class TaskRepository(Repository[Task]):
         "finished_at",
     )
     default_sort = ("-created_at",)
+
+    def claimable(self, now: datetime, stale_before: datetime, limit: int) -> Sequence[uuid.UUID]:
+        """Ids of tasks a worker may take: queued and due, or running under a dead worker.
+
+        On PostgreSQL the rows are locked with SKIP LOCKED, so concurrent VRM processes
+        look at different tasks; the caller's compare-and-swap decides in any case.
+        """
+        due = (Task.next_attempt_at.is_(None)) | (Task.next_attempt_at <= now)
+        queued = (Task.state == TaskState.QUEUED) & due
+        orphaned = (Task.state == TaskState.RUNNING) & (Task.heartbeat_at < stale_before)
+        stmt = select(Task.id).where(queued | orphaned).order_by(Task.created_at).limit(limit)
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return self.session.scalars(stmt).all()
+
+    def claim(self, task_id: uuid.UUID, worker: str, now: datetime, stale_before: datetime) -> bool:
+        """Take a task for ``worker`` (compare-and-swap); whether it is now ours."""
+        due = (Task.next_attempt_at.is_(None)) | (Task.next_attempt_at <= now)
+        queued = (Task.state == TaskState.QUEUED) & due
+        orphaned = (Task.state == TaskState.RUNNING) & (Task.heartbeat_at < stale_before)
+        stmt = (
+            update(Task)
+            .where(Task.id == task_id, queued | orphaned)
+            .values(
+                state=TaskState.RUNNING,
+                claimed_by=worker,
+                heartbeat_at=now,
+                started_at=func.coalesce(Task.started_at, now),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return changed_one(self.session.execute(stmt))
+
+    def touch(self, task_ids: Sequence[uuid.UUID], worker: str, now: datetime) -> None:
+        """Mark ``worker``'s running tasks alive."""
+        if task_ids:
+            stmt = (
+                update(Task)
+                .where(Task.id.in_(task_ids), Task.claimed_by == worker)
+                .values(heartbeat_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            self.session.execute(stmt)
+
+    def cancel_queued(self, task_id: uuid.UUID, now: datetime) -> bool:
+        """Cancel a task that is queued and never ran a step; whether it was."""
+        stmt = (
+            update(Task)
+            .where(Task.id == task_id, Task.state == TaskState.QUEUED, Task.attempts == 0)
+            .values(state=TaskState.CANCELLED, finished_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+        return changed_one(self.session.execute(stmt))
+
+    def for_target(self, target_id: uuid.UUID) -> Sequence[Task]:
+        """The tasks of one object, oldest first."""
+        stmt = select(Task).where(Task.target_id == target_id).order_by(Task.created_at)
+        return self.session.scalars(stmt).all()

@@ -6,8 +6,8 @@ import uuid
 
 from fastapi import APIRouter
 
-from vrm.deps import CurrentUser, SessionDep
-from vrm.errors import NotFound, ValidationFailed, error_responses
+from vrm.deps import CurrentUser, SessionDep, SettingsDep, Writer
+from vrm.errors import Conflict, Forbidden, NotFound, ValidationFailed, error_responses
 from vrm.listing import ListDep, TextFilter
 from vrm.models.enums import TaskState
 from vrm.schemas import Page
@@ -37,3 +37,12 @@ def list_tasks(
 def get_task(session: SessionDep, _user: CurrentUser, task_id: uuid.UUID) -> TaskRead:
     """One task, with its progress or outcome."""
     return TaskRead.model_validate(service.get_task(session, task_id=task_id))
+
+
+@router.post("/{task_id}/cancel", responses=error_responses(Conflict, Forbidden, NotFound))
+def cancel_task(
+    session: SessionDep, settings: SettingsDep, user: Writer, task_id: uuid.UUID
+) -> TaskRead:
+    """Cancel a queued task that has not started; a running one answers 409."""
+    task = service.cancel_task(session, actor=user, settings=settings, task_id=task_id)
+    return TaskRead.model_validate(task)

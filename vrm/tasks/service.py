@@ -1,4 +1,4 @@
-"""Reading tasks; the task engine that runs them lives elsewhere."""
+"""Queueing, reading and cancelling tasks; ``vrm.tasks.engine`` runs them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
+from vrm.audit.service import record
+from vrm.auth.principal import Principal
+from vrm.config import Settings
 from vrm.crud import get_or_404
+from vrm.errors import Conflict
 from vrm.listing import ListParams
 from vrm.models import Task
+from vrm.models.base import utcnow
+from vrm.tasks.flow import FLOWS, FlowContext
 from vrm.tasks.repository import TaskRepository
 
 KIND = "task"
@@ -25,3 +31,44 @@ def list_tasks(
 def get_task(session: Session, *, task_id: uuid.UUID) -> Task:
     """One task, or 404."""
     return get_or_404(TaskRepository(session), task_id, KIND)
+
+
+def queue_task(
+    session: Session,
+    *,
+    type: str,
+    target_type: str,
+    target_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    params: dict[str, object] | None = None,
+) -> Task:
+    """Record a task in the current transaction; workers see it once it commits."""
+    task = Task(
+        type=type,
+        target_type=target_type,
+        target_id=target_id,
+        user_id=user_id,
+        params=params or {},
+    )
+    session.add(task)
+    session.flush()
+    # Read by the request's session dependency: wake the worker after the commit.
+    session.info["tasks_queued"] = True
+    return task
+
+
+def cancel_task(
+    session: Session, *, actor: Principal, settings: Settings, task_id: uuid.UUID
+) -> Task:
+    """Cancel a queued task that has not run yet; 409 otherwise."""
+    repo = TaskRepository(session)
+    task = get_or_404(repo, task_id, KIND)
+    if not repo.cancel_queued(task.id, utcnow()):
+        raise Conflict(
+            f"task {task.id} is {task.state.value} and can no longer be cancelled",
+            code="task_not_cancellable",
+            details={"state": task.state.value},
+        )
+    FLOWS[task.type](FlowContext(session, task, settings)).release()
+    record(session, actor=actor, action="task.cancel", target_type=KIND, target_id=task.id)
+    return task

@@ -1,0 +1,139 @@
+"""Running one task: its flow's steps in order, each in its own transaction.
+
+Transient agent errors re-queue the task with exponential backoff (up to
+``VRM_TASK_MAX_ATTEMPTS``); any other failure runs the flow's compensation and
+fails the task with the error's code and message, recorded as an Event.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from vrm.agents.client import AgentCallError
+from vrm.config import Settings
+from vrm.errors import VrmError
+from vrm.events.emit import emit
+from vrm.models import Task
+from vrm.models.base import utcnow
+from vrm.models.enums import Severity, TaskState
+from vrm.tasks.flow import FLOWS, Flow, FlowContext, TaskFailure
+
+log = logging.getLogger(__name__)
+
+DONE = "done"
+
+
+def run_task(
+    factory: sessionmaker[Session], settings: Settings, task_id: uuid.UUID, worker: str
+) -> None:
+    """Run the task's remaining steps while this worker holds it."""
+    while True:
+        with factory() as session:
+            task = session.get(Task, task_id)
+            if task is None or task.state != TaskState.RUNNING or task.claimed_by != worker:
+                return
+            ctx = FlowContext(session, task, settings)
+            try:
+                finished = _advance(FLOWS[task.type](ctx), task)
+                session.commit()
+            except Exception as exc:
+                session.rollback()
+                _failed(factory, settings, task_id, worker, _classify(exc))
+                return
+            finally:
+                ctx.close()
+        if finished:
+            return
+
+
+def _advance(flow: Flow, task: Task) -> bool:
+    """Run one step (or finish); whether the task is over."""
+    steps = flow.steps
+    if task.step == DONE:
+        flow.finish()
+        task.state, task.progress, task.finished_at = TaskState.SUCCEEDED, 100, utcnow()
+        task.error_code = task.error_message = None
+        return True
+    index = steps.index(task.step) if task.step else 0
+    getattr(flow, steps[index])()
+    task.step = steps[index + 1] if index + 1 < len(steps) else DONE
+    task.progress = (index + 1) * 100 // (len(steps) + 1)
+    task.heartbeat_at = utcnow()
+    return False
+
+
+def _classify(exc: Exception) -> TaskFailure:
+    if isinstance(exc, TaskFailure):
+        return exc
+    if isinstance(exc, AgentCallError):
+        return TaskFailure(exc.message, code=exc.code, retryable=exc.retryable)
+    if isinstance(exc, VrmError):
+        return TaskFailure(exc.message, code=exc.code)
+    log.exception("task step failed unexpectedly")
+    return TaskFailure(f"internal error: {exc!s}"[:500], code="internal_error")
+
+
+def _failed(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    task_id: uuid.UUID,
+    worker: str,
+    failure: TaskFailure,
+) -> None:
+    """Re-queue a transient failure, or compensate and fail the task."""
+    with factory() as session:
+        task = session.get(Task, task_id)
+        if task is None or task.claimed_by != worker:
+            return
+        if failure.retryable and task.attempts + 1 < settings.task_max_attempts:
+            _requeue(task, failure)
+        else:
+            _compensate(session, settings, task, failure)
+        session.commit()
+
+
+def _requeue(task: Task, failure: TaskFailure) -> None:
+    task.attempts += 1
+    delay = min(2**task.attempts, 60)
+    task.state, task.claimed_by = TaskState.QUEUED, None
+    task.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    task.error_code, task.error_message = failure.code, f"will retry in {delay} s: {failure}"
+    log.info("task %s (%s) re-queued after: %s", task.id, task.type, failure)
+
+
+def _compensate(session: Session, settings: Settings, task: Task, failure: TaskFailure) -> None:
+    ctx = FlowContext(session, task, settings)
+    try:
+        # A savepoint, so a compensation that fails half-way leaves no half-written rows.
+        with session.begin_nested():
+            FLOWS[task.type](ctx).compensate(failure)
+    except Exception:
+        # The task still fails with its own error; the operator sees both.
+        log.exception("compensation of task %s failed", task.id)
+        emit(
+            session,
+            type="task_compensation_failed",
+            severity=Severity.CRITICAL,
+            target_type=task.target_type,
+            target_id=task.target_id,
+            task_id=task.id,
+            message=f"cleaning up after failed task {task.type} did not complete",
+        )
+    finally:
+        ctx.close()
+    task.state, task.finished_at = TaskState.FAILED, utcnow()
+    task.error_code, task.error_message = failure.code, failure.message
+    emit(
+        session,
+        type="task_failed",
+        severity=Severity.MAJOR,
+        target_type=task.target_type,
+        target_id=task.target_id,
+        task_id=task.id,
+        message=f"{task.type} failed: {failure.message}",
+        details={"code": failure.code},
+    )

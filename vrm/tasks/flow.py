@@ -1,0 +1,86 @@
+"""Flows: multi-step operations the task engine runs, step by step, durably.
+
+A flow lists its steps by name; each step is a method. The engine runs the step the
+task's ``step`` column names, then records the next one in the same transaction as
+whatever the step wrote, so a VRM that dies mid-task resumes at the step it was in.
+Steps must therefore be idempotent: agent commands are, and database writes are
+part of the step's own transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from sqlalchemy.orm import Session
+
+from vrm.agents.client import AgentClient
+from vrm.agents.directory import agent_for
+from vrm.config import Settings
+from vrm.models import Task
+
+
+class TaskFailure(Exception):
+    """Why a step failed, and whether trying again later may help."""
+
+    def __init__(self, message: str, *, code: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.retryable = retryable
+
+
+@dataclass
+class FlowContext:
+    """What a step works with: its transaction, its task and the agents."""
+
+    session: Session
+    task: Task
+    settings: Settings
+    _clients: dict[uuid.UUID, AgentClient] = field(default_factory=dict)
+
+    def agent(self, host_id: uuid.UUID) -> AgentClient:
+        """The client of a host's agent (closed by the engine after the step)."""
+        if host_id not in self._clients:
+            self._clients[host_id] = agent_for(self.session, self.settings, host_id)
+        return self._clients[host_id]
+
+    def close(self) -> None:
+        """Close the agent clients this step opened."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The task's parameters."""
+        return self.task.params
+
+
+class Flow:
+    """Base of every flow; subclasses set ``type`` and ``steps`` and write the steps."""
+
+    type: ClassVar[str]
+    steps: ClassVar[tuple[str, ...]]
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.ctx = ctx
+
+    def finish(self) -> None:
+        """After the last step, in the transaction that marks the task succeeded."""
+
+    def compensate(self, failure: TaskFailure) -> None:
+        """After a permanent failure: put things back into a consistent state."""
+
+    def release(self) -> None:
+        """A queued task that never ran was cancelled: undo what its request recorded."""
+
+
+FLOWS: dict[str, type[Flow]] = {}
+
+
+def register(cls: type[Flow]) -> type[Flow]:
+    """Class decorator: make a flow known to the engine under its ``type``."""
+    FLOWS[cls.type] = cls
+    return cls

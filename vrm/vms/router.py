@@ -1,0 +1,126 @@
+"""``/api/v1/vms``: create, read, operate and delete VMs. Every change answers 202 + task."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+
+from vrm.deps import CurrentUser, SessionDep, Writer
+from vrm.errors import Conflict, Forbidden, NotFound, ValidationFailed, error_responses
+from vrm.listing import ListDep, TextFilter
+from vrm.models import Task, Vm
+from vrm.models.enums import VmState
+from vrm.schemas import Page
+from vrm.tasks.schemas import TaskRead
+from vrm.vms import checks, service
+from vrm.vms.schemas import ResizeBody, SnapshotBody, StopBody, VmAccepted, VmCreate, VmRead
+from vrm.vms.states import Operation
+
+router = APIRouter(prefix="/vms", tags=["vms"])
+
+SimpleAction = Literal["start", "reboot", "pause", "resume"]
+
+_OPERATION_ERRORS = error_responses(Conflict, Forbidden, NotFound, ValidationFailed)
+
+
+def _accepted(vm: Vm, task: Task) -> VmAccepted:
+    return VmAccepted(vm=VmRead.model_validate(vm), task=TaskRead.model_validate(task))
+
+
+@router.get("", responses=error_responses(ValidationFailed))
+def list_vms(
+    session: SessionDep,
+    _user: CurrentUser,
+    params: ListDep,
+    cluster_id: uuid.UUID | None = None,
+    host_id: uuid.UUID | None = None,
+    state: VmState | None = None,
+    name: TextFilter = None,
+    is_template: bool | None = None,
+) -> Page[VmRead]:
+    """List VMs and templates, filtered by cluster, host, state, name or template flag."""
+    filters = {
+        "cluster_id": cluster_id,
+        "host_id": host_id,
+        "state": state,
+        "name": name,
+        "is_template": is_template,
+    }
+    items, total = service.list_vms(session, params=params, filters=filters)
+    return Page(items=[VmRead.model_validate(v) for v in items], total=total)
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS)
+def create_vm(session: SessionDep, user: Writer, data: VmCreate) -> VmAccepted:
+    """Create a VM: placed now (409 ``no_valid_host`` with reasons), built by its task."""
+    return _accepted(*service.create_vm(session, actor=user, data=data))
+
+
+@router.get("/{vm_id}", responses=error_responses(NotFound))
+def get_vm(session: SessionDep, _user: CurrentUser, vm_id: uuid.UUID) -> VmRead:
+    """One VM with its disks and NICs."""
+    return VmRead.model_validate(service.get_vm(session, vm_id=vm_id))
+
+
+@router.delete("/{vm_id}", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS)
+def delete_vm(
+    session: SessionDep,
+    user: Writer,
+    vm_id: uuid.UUID,
+    delete_volumes: Annotated[bool, Query(description="delete its volumes too")] = True,
+) -> VmAccepted:
+    """Delete a stopped VM, with or without its volumes."""
+    params = {"delete_volumes": delete_volumes}
+    return _accepted(
+        *service.operate(session, actor=user, vm_id=vm_id, op=Operation.DELETE, params=params)
+    )
+
+
+@router.post(
+    "/{vm_id}/actions/stop", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS
+)
+def stop(
+    session: SessionDep, user: Writer, vm_id: uuid.UUID, body: StopBody | None = None
+) -> VmAccepted:
+    """Shut the guest down (ACPI); ``force`` powers it off when it does not obey in time."""
+    params = (body or StopBody()).model_dump()
+    return _accepted(
+        *service.operate(session, actor=user, vm_id=vm_id, op=Operation.STOP, params=params)
+    )
+
+
+@router.post(
+    "/{vm_id}/actions/resize", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS
+)
+def resize(session: SessionDep, user: Writer, vm_id: uuid.UUID, body: ResizeBody) -> VmAccepted:
+    """Hot-add vCPUs/memory within the maxima while running; any change while stopped."""
+    vm = service.get_vm(session, vm_id=vm_id)
+    checks.resize_allowed(vm, body)
+    params = body.model_dump(exclude_unset=True)
+    return _accepted(
+        *service.operate(session, actor=user, vm_id=vm_id, op=Operation.RESIZE, params=params)
+    )
+
+
+@router.post(
+    "/{vm_id}/actions/snapshot", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS
+)
+def snapshot(session: SessionDep, user: Writer, vm_id: uuid.UUID, body: SnapshotBody) -> VmAccepted:
+    """Create, revert to or delete a named snapshot."""
+    return _accepted(
+        *service.operate(
+            session, actor=user, vm_id=vm_id, op=Operation.SNAPSHOT, params=body.model_dump()
+        )
+    )
+
+
+@router.post(
+    "/{vm_id}/actions/{action}", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS
+)
+def simple_action(
+    session: SessionDep, user: Writer, vm_id: uuid.UUID, action: SimpleAction
+) -> VmAccepted:
+    """``start``, ``reboot``, ``pause`` or ``resume``."""
+    return _accepted(*service.operate(session, actor=user, vm_id=vm_id, op=Operation(action)))

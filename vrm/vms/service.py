@@ -1,0 +1,150 @@
+"""VM rules: creation with placement, and every operation through a task.
+
+Services check and claim; flows (``vrm.vms.flows``) do the work on the nodes after
+the request's transaction has committed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vrm.audit.service import record
+from vrm.auth.principal import Principal
+from vrm.clusters.repository import ClusterRepository
+from vrm.crud import ensure_unique, get_or_404, get_ref_or_422
+from vrm.errors import Conflict
+from vrm.listing import ListParams
+from vrm.models import Task, Vm
+from vrm.models.enums import VmState
+from vrm.tasks.service import queue_task
+from vrm.vms import build
+from vrm.vms.repository import VmRepository
+from vrm.vms.schemas import VmCreate
+from vrm.vms.states import RULES, Operation
+
+KIND = "vm"
+
+
+def list_vms(
+    session: Session, *, params: ListParams, filters: Mapping[str, object]
+) -> tuple[Sequence[Vm], int]:
+    """A page of VMs with their disks and NICs."""
+    return VmRepository(session).page_full(params, dict(filters))
+
+
+def get_vm(session: Session, *, vm_id: uuid.UUID) -> Vm:
+    """One VM with its disks and NICs, or 404."""
+    vm = VmRepository(session).full(vm_id)
+    if vm is None:
+        get_or_404(VmRepository(session), vm_id, KIND)
+    assert vm is not None
+    return vm
+
+
+def create_vm(session: Session, *, actor: Principal, data: VmCreate) -> tuple[Vm, Task]:
+    """Place a new VM, record it with its volumes and NICs, and queue its creation."""
+    cluster = get_ref_or_422(ClusterRepository(session), data.cluster_id, "cluster", "cluster_id")
+    repo = VmRepository(session)
+    ensure_unique(
+        repo,
+        f"a VM named {data.name!r} already exists in this cluster",
+        cluster_id=cluster.id,
+        name=data.name,
+    )
+    plan = build.plan(session, data)
+    host = build.place(session, data, plan)
+    vm = Vm(
+        name=data.name,
+        description=data.description,
+        cluster_id=cluster.id,
+        host_id=host.id,
+        vcpus=data.vcpus,
+        max_vcpus=data.max_vcpus or data.vcpus,
+        memory_mib=data.memory_mib,
+        max_memory_mib=data.max_memory_mib or data.memory_mib,
+        cpu_shares=data.cpu_shares,
+        cpu_reservation_mhz=data.cpu_reservation_mhz,
+        cpu_limit_mhz=data.cpu_limit_mhz,
+        ha_enabled=data.ha_enabled,
+        boot_order=list(data.boot_order),
+        state=VmState.CREATING,
+        task_state=Operation.CREATE.value,
+        console_password=secrets.token_urlsafe(6)[:8],
+    )
+    repo.add(vm, conflict=f"a VM named {data.name!r} already exists in this cluster")
+    build.attach_new(session, vm, host, data, plan)
+    task = queue_task(
+        session,
+        type="vm.create",
+        target_type=KIND,
+        target_id=vm.id,
+        user_id=actor.user_id,
+        params={"power_on": data.power_on},
+    )
+    record(
+        session,
+        actor=actor,
+        action="vm.create",
+        target_type=KIND,
+        target_id=vm.id,
+        details={"host_id": str(host.id), "task_id": str(task.id)},
+    )
+    return get_vm(session, vm_id=vm.id), task
+
+
+def operate(
+    session: Session,
+    *,
+    actor: Principal,
+    vm_id: uuid.UUID,
+    op: Operation,
+    params: dict[str, Any] | None = None,
+) -> tuple[Vm, Task]:
+    """Claim the VM for ``op`` (409 when busy or in the wrong state) and queue its task."""
+    repo = VmRepository(session)
+    vm = get_or_404(repo, vm_id, KIND)
+    if vm.is_template and op not in (Operation.CLONE, Operation.DELETE):
+        raise Conflict(f"{vm.name} is a template; clone it to get a VM", code="vm_is_template")
+    previous = vm.state
+    if not repo.claim(vm.id, op):
+        session.refresh(vm)
+        raise _refusal(vm, op)
+    # The state to put back if the operation fails.
+    params = {**(params or {}), "previous_state": previous.value}
+    task = queue_task(
+        session,
+        type=f"vm.{op.value}",
+        target_type=KIND,
+        target_id=vm.id,
+        user_id=actor.user_id,
+        params=params,
+    )
+    record(
+        session,
+        actor=actor,
+        action=f"vm.{op.value}",
+        target_type=KIND,
+        target_id=vm.id,
+        details={"task_id": str(task.id), **params},
+    )
+    return get_vm(session, vm_id=vm.id), task
+
+
+def _refusal(vm: Vm, op: Operation) -> Conflict:
+    if vm.task_state is not None:
+        return Conflict(
+            f"VM {vm.name} is busy with {vm.task_state}; try again when it has finished",
+            code="vm_busy",
+            details={"task_state": vm.task_state},
+        )
+    allowed = sorted(s.value for s in RULES[op].allowed)
+    return Conflict(
+        f"cannot {op.value} VM {vm.name} while it is {vm.state.value}",
+        code="vm_state_conflict",
+        details={"state": vm.state.value, "allowed": allowed},
+    )

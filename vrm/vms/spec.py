@@ -1,0 +1,117 @@
+"""Translating VRM's records of a VM into what its node needs (``cna_agent.protocol``)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from cna_agent.protocol import (
+    BootDevice,
+    ConsoleSpec,
+    DiskSpec,
+    DomainSpec,
+    NetworkSpec,
+    NicSpec,
+    PortGroupSpec,
+)
+from vrm.errors import Conflict, NotFound
+from vrm.models import Dvs, HostDatastore, PortGroup, Vm, VmDisk, VmNic, Volume
+from vrm.network.repository import PortGroupRepository
+
+T = TypeVar("T")
+
+
+def volume_name(vm: Vm, device: str) -> str:
+    """The node-side name of a VM's new volume (libvirt-safe and unique)."""
+    return f"vm-{vm.uuid.hex[:12]}-{device}"
+
+
+def domain_name(vm: Vm) -> str:
+    """The domain's name on the node: the VM's name made libvirt-safe, plus a uuid part."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "-", vm.name).strip("-.")[:40] or "vm"
+    return f"{readable}-{vm.uuid.hex[:8]}"
+
+
+def portgroup_name(group: PortGroup) -> str:
+    """The node-side name of a port group (VRM names may hold spaces)."""
+    return f"pg{group.vlan_id}-{group.id.hex[:8]}"
+
+
+def pool_of(session: Session, host_id: uuid.UUID, volume: Volume) -> str:
+    """The pool name under which ``host_id`` reaches the volume's datastore."""
+    link = session.get(HostDatastore, (host_id, volume.datastore_id))
+    if link is None:
+        raise Conflict(
+            f"host {host_id} does not reach the datastore of volume {volume.name}",
+            code="datastore_unreachable",
+        )
+    return link.pool_name
+
+
+def network_spec(session: Session, dvs: Dvs) -> NetworkSpec:
+    """A DVS with all its port groups, as every host of its site realizes it."""
+    groups = PortGroupRepository(session).of_dvs(dvs.id)
+    return NetworkSpec(
+        name=dvs.bridge,
+        bridge=dvs.bridge,
+        uplink=dvs.uplink,
+        mtu=dvs.mtu,
+        port_groups=[PortGroupSpec(name=portgroup_name(g), vlan_id=g.vlan_id) for g in groups],
+    )
+
+
+def disk_spec(session: Session, host_id: uuid.UUID, disk: VmDisk) -> DiskSpec:
+    """A VM disk as the node sees it."""
+    volume = _get(session, Volume, disk.volume_id, "volume")
+    return DiskSpec(
+        device=disk.device,
+        bus=disk.bus.value,
+        pool=pool_of(session, host_id, volume),
+        volume=volume.name,
+        format=volume.format.value,
+        boot_order=disk.boot_index,
+    )
+
+
+def nic_spec(session: Session, nic: VmNic) -> NicSpec:
+    """A VM NIC as the node sees it."""
+    group = _get(session, PortGroup, nic.port_group_id, "port group")
+    dvs = _get(session, Dvs, group.dvs_id, "dvs")
+    return NicSpec(
+        mac=nic.mac, network=dvs.bridge, portgroup=portgroup_name(group), model=nic.model.value
+    )
+
+
+def domain_spec(session: Session, vm: Vm) -> DomainSpec:
+    """The full definition of a placed VM (disks and NICs must be loaded)."""
+    if vm.host_id is None:
+        raise Conflict(f"VM {vm.name} is not placed on a host", code="vm_not_placed")
+    return DomainSpec(
+        uuid=vm.uuid,
+        name=domain_name(vm),
+        vcpus=vm.vcpus,
+        max_vcpus=vm.max_vcpus,
+        memory_mib=vm.memory_mib,
+        max_memory_mib=vm.max_memory_mib,
+        cpu_shares=vm.cpu_shares,
+        cpu_limit_mhz=vm.cpu_limit_mhz,
+        cpu_reservation_mhz=vm.cpu_reservation_mhz,
+        disks=[disk_spec(session, vm.host_id, d) for d in sorted(vm.disks, key=_device)],
+        nics=[nic_spec(session, n) for n in sorted(vm.nics, key=lambda n: n.slot)],
+        boot=[BootDevice(b) for b in vm.boot_order],
+        console=ConsoleSpec(password=vm.console_password) if vm.console_password else None,
+    )
+
+
+def _device(disk: VmDisk) -> str:
+    return disk.device
+
+
+def _get(session: Session, model: type[T], ident: uuid.UUID, kind: str) -> T:
+    obj = session.get(model, ident)
+    if obj is None:
+        raise NotFound.of(kind, ident)
+    return obj
