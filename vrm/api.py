@@ -12,10 +12,12 @@ from vrm.errors import Unauthorized, error_responses
 from vrm.events.router import router as events_router
 from vrm.hosts.router import router as hosts_router
 from vrm.network.router import router as network_router
+from vrm.scheduler.router import router as placement_rules_router
 from vrm.sites.router import router as sites_router
 from vrm.storage.router import router as storage_router
 from vrm.tasks.router import router as tasks_router
 from vrm.users.router import router as users_router
+from vrm.vms.router import router as vms_router
 
 api_router = APIRouter()
 api_router.include_router(auth_router)
@@ -31,10 +33,12 @@ for _router in (
     hosts_router,
     storage_router,
     network_router,
+    placement_rules_router,
     tasks_router,
     events_router,
     users_router,
     tokens_router,
+    vms_router,
 ):
     _protected.include_router(_router)
 api_router.include_router(_protected)

@@ -24,6 +24,8 @@ from vrm.errors import VrmError
 from vrm.health import router as health_router
 from vrm.jobs import JobRunner
 from vrm.paths import STATIC_DIR
+from vrm.tasks.worker import TaskWorker
+from vrm.vms import flows as _vm_flows  # noqa: F401  (registers the VM flows)
 from vrm.web.router import router as web_router
 
 log = logging.getLogger(__name__)
@@ -50,20 +52,23 @@ def create_app(
 ) -> FastAPI:
     """Build the application over ``engine`` (made from the settings when not given).
 
-    ``background_jobs`` starts the periodic jobs with the app; tests that drive the
-    jobs themselves turn it off.
+    ``background_jobs`` starts the periodic jobs and the task worker with the app;
+    tests that drive them themselves turn it off.
     """
 
     @contextlib.asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-        runner = JobRunner(application.state.session_factory, settings)
+        factory = application.state.session_factory
+        runners = [JobRunner(factory, settings), application.state.task_worker]
         if background_jobs:
-            runner.start()
+            for runner in runners:
+                runner.start()
         try:
             yield
         finally:
             if background_jobs:
-                runner.stop()
+                for runner in runners:
+                    runner.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -77,6 +82,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.session_factory = make_session_factory(app.state.engine)
+    app.state.task_worker = TaskWorker(app.state.session_factory, settings)
     _install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(health_router)

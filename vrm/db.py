@@ -9,6 +9,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+# Execution option for connections that only read (ignored outside SQLite).
+READ_ONLY = "openvrm_read_only"
+
 
 def _prepare_sqlite(url: str) -> dict[str, Any]:
     """Create the database's folder and return the driver arguments SQLite needs."""
@@ -19,7 +22,7 @@ def _prepare_sqlite(url: str) -> dict[str, Any]:
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:
-    """Give SQLite real transactions (SAVEPOINT-safe), WAL and enforced foreign keys."""
+    """Give SQLite real, immediate transactions (SAVEPOINT-safe), WAL and foreign keys."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -34,7 +37,14 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock at once. A deferred transaction that reads and
+        # later writes fails outright (SQLITE_BUSY_SNAPSHOT, which busy_timeout does not
+        # wait out) when another connection wrote in between; with IMMEDIATE writers
+        # queue instead. Transactions are short: none is held across an agent call.
+        # Read-only work (health probes) asks for a deferred transaction: it then reads the
+        # last committed state without waiting for a writer.
+        deferred = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:

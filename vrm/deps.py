@@ -35,7 +35,9 @@ def get_session(request: Request) -> Iterator[Session]:
             request.app.state.task_worker.wake()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response leaves, so a client that
+# got 202 (or 201) can at once read what it created, and a failed commit is an error.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/token")

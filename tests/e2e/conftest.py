@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import libvirt
 import pytest
 
-from tests.e2e.processes import ADMIN_PASSWORD, Process, start_vrm
+from tests.cna_agent.conftest import PREFIX, _cleanup
+from tests.e2e.processes import ADMIN_PASSWORD, Process, start_agent, start_vrm, wait_until
 
 
 @pytest.fixture
@@ -29,3 +34,51 @@ def admin(vrm: Process) -> Iterator[httpx.Client]:
         assert token.status_code == 200, token.text
         client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
         yield client
+
+
+@pytest.fixture
+def node(tmp_path: Path, vrm: Process, admin: httpx.Client) -> Iterator[dict[str, Any]]:
+    """A cluster with one enrolled agent on qemu:///system, and a VLAN port group."""
+    pool_dir = Path("/var/tmp") / f"{PREFIX}{uuid.uuid4().hex[:8]}"
+    pool_dir.mkdir(mode=0o755)
+    pool_dir.chmod(0o755)
+    cluster = admin.post("/clusters", json={"name": "e2e"}).json()
+    token = admin.post("/enrollment-tokens", json={"cluster_id": cluster["id"]}).json()["token"]
+    agent = start_agent(
+        tmp_path,
+        vrm.url,
+        token,
+        CNA_LIBVIRT_URI="qemu:///system",
+        CNA_HEARTBEAT_S="1",
+        CNA_POOL_DIR=str(pool_dir),
+        CNA_DEFAULT_POOL=f"{PREFIX}pool-{pool_dir.name[-8:]}",
+        CNA_HOSTNAME=f"{PREFIX}node",
+    )
+    try:
+        wait_until(
+            lambda: admin.get("/hosts", params={"state": "normal"}).json()["total"],
+            timeout_s=30,
+            what="the host to be normal",
+        )
+        dvs = admin.post(
+            "/dvs", json={"name": "e2e-dvs", "bridge": f"ovt{uuid.uuid4().hex[:8]}"}
+        ).json()
+        group = admin.post(
+            "/port-groups", json={"name": "v100", "dvs_id": dvs["id"], "vlan_id": 100}
+        ).json()
+        yield {
+            "cluster": cluster["id"],
+            "group": group["id"],
+            "dvs": dvs,
+            "agent": agent,
+            "pool": f"{PREFIX}pool-{pool_dir.name[-8:]}",
+            "workdir": tmp_path,
+        }
+    finally:
+        agent.stop()
+        conn = libvirt.open("qemu:///system")
+        try:
+            _cleanup(conn)
+        finally:
+            conn.close()
+        shutil.rmtree(pool_dir, ignore_errors=True)

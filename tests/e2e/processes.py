@@ -81,9 +81,9 @@ def _spawn(args: list[str], env: dict[str, str], log: Path, url: str) -> Process
     return Process(popen, log, url, env)
 
 
-def start_vrm(workdir: Path, **settings: str) -> Process:
-    """``vrm serve --migrate`` on a fresh SQLite database and a free port."""
-    port = free_port()
+def start_vrm(workdir: Path, port: int | None = None, **settings: str) -> Process:
+    """``vrm serve --migrate`` on the SQLite database of ``workdir``, on a free port."""
+    port = port or free_port()
     env = {
         "VRM_DATABASE_URL": f"sqlite:///{workdir / 'vrm.db'}",
         "VRM_SECRET_KEY": SECRET,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,8 @@ DOMAIN_TO_VM_STATE = {
     DomainState.CRASHED: VmState.FAULT,
     DomainState.NOSTATE: VmState.UNKNOWN,
 }
+# What reconciliation remembers between heartbeats, kept in ``hosts.usage``.
+_REMEMBERED: dict[str, Any] = {"unknown_domains": [], "suspects": {}}
 # Hosts in these states become ``normal`` when they report.
 _RECOVERABLE = (HostState.CONNECTING, HostState.FAULT)
 
@@ -47,8 +50,8 @@ def receive(session: Session, *, host: Host, beat: Heartbeat) -> HeartbeatAck:
     """Record a heartbeat: liveness, usage, facts, pools, and reconcile the VMs."""
     host.last_heartbeat_at = utcnow()
     # Keep what reconciliation remembers between beats beside the fresh usage figures.
-    unknown = host.usage.get("unknown_domains", [])
-    host.usage = {**beat.usage.model_dump(mode="json"), "unknown_domains": unknown}
+    memory = {key: host.usage.get(key, default) for key, default in _REMEMBERED.items()}
+    host.usage = {**beat.usage.model_dump(mode="json"), **memory}
     if beat.facts is not None:
         for column, value in facts_columns(beat.facts).items():
             setattr(host, column, value)
@@ -90,14 +93,25 @@ def _update_pools(session: Session, host: Host, pools: Sequence[PoolReport]) -> 
 
 
 def _reconcile(session: Session, host: Host, domains: Sequence[DomainStatus]) -> None:
-    """The node's word wins for VMs with no operation in flight; every change is an Event."""
+    """The node's word wins for VMs with no operation in flight; every change is an Event.
+
+    A difference must show in two heartbeats in a row before the record changes: a
+    heartbeat sampled while an operation was ending (or a guest briefly paused while
+    QEMU starts it) must not undo what the operation just recorded.
+    """
     reported = {d.uuid: d for d in domains}
-    vms = VmRepository(session)
-    for vm in vms.on_host(host.id):
+    suspects: dict[str, str] = host.usage.get("suspects", {})
+    still: dict[str, str] = {}
+    for vm in VmRepository(session).on_host(host.id):
         status = reported.pop(vm.uuid, None)
         actual = DOMAIN_TO_VM_STATE[status.state] if status else VmState.UNKNOWN
-        if vm.task_state is None and vm.state != actual and vm.state != VmState.CREATING:
+        if vm.task_state is not None or vm.state in (actual, VmState.CREATING):
+            continue
+        if suspects.get(str(vm.id)) == actual.value:
             _correct(session, vm, actual, host)
+        else:
+            still[str(vm.id)] = actual.value
+    host.usage = {**host.usage, "suspects": still}
     _report_unknown(session, host, list(reported.values()))
 
 

@@ -92,7 +92,7 @@ def _failed(
         if failure.retryable and task.attempts + 1 < settings.task_max_attempts:
             _requeue(task, failure)
         else:
-            _compensate(session, settings, task, failure)
+            _mark_failed(session, _compensate(session, settings, task, failure), failure)
         session.commit()
 
 
@@ -105,15 +105,19 @@ def _requeue(task: Task, failure: TaskFailure) -> None:
     log.info("task %s (%s) re-queued after: %s", task.id, task.type, failure)
 
 
-def _compensate(session: Session, settings: Settings, task: Task, failure: TaskFailure) -> None:
+def _compensate(session: Session, settings: Settings, task: Task, failure: TaskFailure) -> Task:
+    """Run the flow's compensation; the (reloaded) task, to be marked failed."""
     ctx = FlowContext(session, task, settings)
+    task_id = task.id
     try:
-        # A savepoint, so a compensation that fails half-way leaves no half-written rows.
-        with session.begin_nested():
-            FLOWS[task.type](ctx).compensate(failure)
+        FLOWS[task.type](ctx).compensate(failure)
+        session.flush()
     except Exception:
-        # The task still fails with its own error; the operator sees both.
-        log.exception("compensation of task %s failed", task.id)
+        # What it wrote since its last agent call is dropped; the task still fails with
+        # its own error, and the operator sees both.
+        session.rollback()
+        log.exception("compensation of task %s failed", task_id)
+        task = _reload(session, task_id)
         emit(
             session,
             type="task_compensation_failed",
@@ -125,6 +129,10 @@ def _compensate(session: Session, settings: Settings, task: Task, failure: TaskF
         )
     finally:
         ctx.close()
+    return task
+
+
+def _mark_failed(session: Session, task: Task, failure: TaskFailure) -> None:
     task.state, task.finished_at = TaskState.FAILED, utcnow()
     task.error_code, task.error_message = failure.code, failure.message
     emit(
@@ -137,3 +145,9 @@ def _compensate(session: Session, settings: Settings, task: Task, failure: TaskF
         message=f"{task.type} failed: {failure.message}",
         details={"code": failure.code},
     )
+
+
+def _reload(session: Session, task_id: uuid.UUID) -> Task:
+    task = session.get(Task, task_id)
+    assert task is not None, "tasks are never deleted"
+    return task

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -41,10 +41,15 @@ class FlowContext:
     _clients: dict[uuid.UUID, AgentClient] = field(default_factory=dict)
 
     def agent(self, host_id: uuid.UUID) -> AgentClient:
-        """The client of a host's agent (closed by the engine after the step)."""
+        """The client of a host's agent (closed by the engine after the step).
+
+        Every call through it first commits the step's open transaction: no database
+        lock or snapshot is held while a node works, which may take minutes. Steps are
+        idempotent, so what they wrote before a call may safely be kept early.
+        """
         if host_id not in self._clients:
             self._clients[host_id] = agent_for(self.session, self.settings, host_id)
-        return self._clients[host_id]
+        return cast(AgentClient, _Releasing(self._clients[host_id], self.session))
 
     def close(self) -> None:
         """Close the agent clients this step opened."""
@@ -84,3 +89,23 @@ def register(cls: type[Flow]) -> type[Flow]:
     """Class decorator: make a flow known to the engine under its ``type``."""
     FLOWS[cls.type] = cls
     return cls
+
+
+class _Releasing:
+    """An agent client that ends the session's transaction before each command."""
+
+    def __init__(self, client: AgentClient, session: Session) -> None:
+        self._client = client
+        self._session = session
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self._session.in_transaction():
+                self._session.commit()
+            return attribute(*args, **kwargs)
+
+        return call

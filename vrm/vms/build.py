@@ -16,7 +16,7 @@ from vrm.models import Host, Vm, VmDisk, VmNic, Volume
 from vrm.models.enums import DiskBus, ObjectState
 from vrm.network.repository import PortGroupRepository
 from vrm.scheduler.interface import PlacementRequest
-from vrm.scheduler.service import select_host
+from vrm.scheduler.service import default_datastore_id, select_host
 from vrm.storage.repository import HostDatastoreRepository, VolumeRepository
 from vrm.vms.repository import VmRepository
 from vrm.vms.schemas import VmCreate
@@ -74,14 +74,22 @@ def place(session: Session, data: VmCreate, checked: Plan) -> Host:
     return select_host(session, request=request)
 
 
+def next_device(bus: DiskBus, taken: set[str]) -> str:
+    """The first free device name of a bus (vda, vdb, ...; sda ...; hda ...)."""
+    prefix = _DEVICE_PREFIX[bus]
+    for letter in string.ascii_lowercase:
+        if prefix + letter not in taken:
+            return prefix + letter
+    raise Conflict("no free device name left on this bus", code="too_many_disks")
+
+
 def attach_new(session: Session, vm: Vm, host: Host, data: VmCreate, checked: Plan) -> None:
     """Add the VM's volumes, disks and NICs (the VM row exists, placed on ``host``)."""
-    counters: dict[str, int] = defaultdict(int)
+    taken: set[str] = set()
     for i, disk in enumerate(data.disks):
-        prefix = _DEVICE_PREFIX[disk.bus]
-        device = prefix + string.ascii_lowercase[counters[prefix]]
-        counters[prefix] += 1
-        volume = checked.existing.get(i) or _new_volume(
+        device = next_device(disk.bus, taken)
+        taken.add(device)
+        volume = checked.existing.get(i) or new_volume(
             session, vm, host, disk.datastore_id, device, disk.size_mib or 0
         )
         session.add(
@@ -102,11 +110,13 @@ def attach_new(session: Session, vm: Vm, host: Host, data: VmCreate, checked: Pl
     repo.flush(conflict="a MAC address or volume is already in use")
 
 
-def _new_volume(
+def new_volume(
     session: Session, vm: Vm, host: Host, datastore_id: uuid.UUID | None, device: str, size: int
 ) -> Volume:
+    """A volume row (state creating) for a VM's new disk, on a datastore ``host`` reaches."""
     links = HostDatastoreRepository(session).for_host(host.id)
-    chosen = datastore_id or (links[0].datastore_id if links else None)
+    # The same default the scheduler's datastore filter counted the space on.
+    chosen = datastore_id or default_datastore_id(session, host_id=host.id)
     if chosen is None or chosen not in {link.datastore_id for link in links}:
         raise ValidationFailed(
             f"host {host.name} reaches no such datastore",

@@ -14,8 +14,20 @@ from vrm.models import Task, Vm
 from vrm.models.enums import VmState
 from vrm.schemas import Page
 from vrm.tasks.schemas import TaskRead
-from vrm.vms import checks, service
-from vrm.vms.schemas import ResizeBody, SnapshotBody, StopBody, VmAccepted, VmCreate, VmRead
+from vrm.vms import changes, checks, service
+from vrm.vms.schemas import (
+    AttachDiskBody,
+    AttachNicBody,
+    CloneBody,
+    DetachDiskBody,
+    DetachNicBody,
+    ResizeBody,
+    SnapshotBody,
+    StopBody,
+    VmAccepted,
+    VmCreate,
+    VmRead,
+)
 from vrm.vms.states import Operation
 
 router = APIRouter(prefix="/vms", tags=["vms"])
@@ -114,6 +126,72 @@ def snapshot(session: SessionDep, user: Writer, vm_id: uuid.UUID, body: Snapshot
             session, actor=user, vm_id=vm_id, op=Operation.SNAPSHOT, params=body.model_dump()
         )
     )
+
+
+@router.post(
+    "/{vm_id}/actions/attach-disk",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_OPERATION_ERRORS,
+)
+def attach_disk(
+    session: SessionDep, user: Writer, vm_id: uuid.UUID, body: AttachDiskBody
+) -> VmAccepted:
+    """Add a disk: a new volume of ``size_mib`` or an existing unattached ``volume_id``."""
+    return _accepted(*changes.attach_disk(session, actor=user, vm_id=vm_id, body=body))
+
+
+@router.post(
+    "/{vm_id}/actions/detach-disk",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_OPERATION_ERRORS,
+)
+def detach_disk(
+    session: SessionDep, user: Writer, vm_id: uuid.UUID, body: DetachDiskBody
+) -> VmAccepted:
+    """Remove a disk by device name; its volume is kept unless ``delete_volume``."""
+    return _accepted(*changes.detach_disk(session, actor=user, vm_id=vm_id, body=body))
+
+
+@router.post(
+    "/{vm_id}/actions/attach-nic",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_OPERATION_ERRORS,
+)
+def attach_nic(
+    session: SessionDep, user: Writer, vm_id: uuid.UUID, body: AttachNicBody
+) -> VmAccepted:
+    """Add a NIC on a port group."""
+    return _accepted(*changes.attach_nic(session, actor=user, vm_id=vm_id, body=body))
+
+
+@router.post(
+    "/{vm_id}/actions/detach-nic",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_OPERATION_ERRORS,
+)
+def detach_nic(
+    session: SessionDep, user: Writer, vm_id: uuid.UUID, body: DetachNicBody
+) -> VmAccepted:
+    """Remove a NIC by MAC."""
+    return _accepted(*changes.detach_nic(session, actor=user, vm_id=vm_id, body=body))
+
+
+@router.post(
+    "/{vm_id}/actions/clone", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS
+)
+def clone(session: SessionDep, user: Writer, vm_id: uuid.UUID, body: CloneBody) -> VmAccepted:
+    """A new VM from a stopped VM or a template: ``linked`` (qcow2 backing files) or ``full``."""
+    return _accepted(*changes.clone(session, actor=user, vm_id=vm_id, body=body))
+
+
+@router.post(
+    "/{vm_id}/actions/convert-to-template",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_OPERATION_ERRORS,
+)
+def convert_to_template(session: SessionDep, user: Writer, vm_id: uuid.UUID) -> VmAccepted:
+    """Turn a stopped VM into a template."""
+    return _accepted(*changes.convert_to_template(session, actor=user, vm_id=vm_id))
 
 
 @router.post(

@@ -159,3 +159,32 @@ class DeleteParams(CreateModel):
     """Whether the VM's volumes go with it."""
 
     delete_volumes: bool = True
+
+
+class AttachDiskBody(DiskCreate):
+    """A disk to add: a new volume of ``size_mib`` or an existing ``volume_id``."""
+
+
+class DetachDiskBody(CreateModel):
+    """The disk to remove, by device name; its volume is kept unless asked otherwise."""
+
+    device: Annotated[str, Field(pattern=r"^(vd|sd|hd)[a-z]$")]
+    delete_volume: bool = False
+
+
+class AttachNicBody(NicCreate):
+    """A NIC to add on a port group."""
+
+
+class DetachNicBody(CreateModel):
+    """The NIC to remove, by MAC."""
+
+    mac: str = Field(pattern=MAC_PATTERN)
+
+
+class CloneBody(CreateModel):
+    """A new VM from this VM or template: ``linked`` (qcow2 over its volumes) or ``full``."""
+
+    name: Name
+    mode: Literal["linked", "full"] = "linked"
+    power_on: bool = False

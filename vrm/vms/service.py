@@ -113,7 +113,7 @@ def operate(
     previous = vm.state
     if not repo.claim(vm.id, op):
         session.refresh(vm)
-        raise _refusal(vm, op)
+        raise refusal(vm, op)
     # The state to put back if the operation fails.
     params = {**(params or {}), "previous_state": previous.value}
     task = queue_task(
@@ -135,7 +135,8 @@ def operate(
     return get_vm(session, vm_id=vm.id), task
 
 
-def _refusal(vm: Vm, op: Operation) -> Conflict:
+def refusal(vm: Vm, op: Operation) -> Conflict:
+    """Why ``op`` cannot start on ``vm``: busy, or in a state that does not allow it."""
     if vm.task_state is not None:
         return Conflict(
             f"VM {vm.name} is busy with {vm.task_state}; try again when it has finished",

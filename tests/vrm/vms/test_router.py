@@ -1,0 +1,260 @@
+"""The VM API on both backends: creation with placement, state rules, busy VMs, cancel.
+
+No task worker runs here: tasks stay queued, which makes busy VMs deterministic. The
+work itself is tested with real agents in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests.conftest import MakeUser
+from tests.factories import add_datastore, add_host, link_host_datastore
+from tests.helpers import error_of, login
+from tests.vrm.network.api import make_port_group
+from vrm.models import Host, Task, Vm, Volume
+from vrm.models.enums import VmState
+
+
+@pytest.fixture
+def place(client: TestClient, session: Session) -> dict[str, Any]:
+    """A cluster with one 4-thread, 8 GiB host reaching a 100 GiB datastore; a port group."""
+    cluster = client.post("/api/v1/clusters", json={"name": "c1"}).json()
+    host = add_host(session, uuid.UUID(cluster["id"]), name="node-a")
+    host.cpu_cores, host.cpu_threads, host.memory_mib = 4, 1, 8192
+    store = add_datastore(session, name="local-a")
+    store.capacity_mib = 100 * 1024
+    link_host_datastore(session, host.id, store.id)
+    group = make_port_group(client, name="pg100", vlan_id=100)
+    return {"cluster": cluster["id"], "host": host, "store": store, "group": group["id"]}
+
+
+def vm_body(place: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    body = {
+        "name": "web-1",
+        "cluster_id": place["cluster"],
+        "vcpus": 1,
+        "max_vcpus": 2,
+        "memory_mib": 512,
+        "max_memory_mib": 1024,
+        "disks": [{"size_mib": 1024}],
+        "nics": [{"port_group_id": place["group"]}],
+    }
+    return {**body, **changes}
+
+
+def create(client: TestClient, place: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    response = client.post("/api/v1/vms", json=vm_body(place, **changes))
+    assert response.status_code == 202, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def settle(session: Session, vm_id: str, state: VmState) -> None:
+    """Pretend the VM's task ended with the VM in ``state``."""
+    vm = session.get(Vm, uuid.UUID(vm_id))
+    assert vm is not None
+    vm.state, vm.task_state = state, None
+    session.commit()
+
+
+def test_create_places_and_queues_a_task(
+    client: TestClient, session: Session, place: dict[str, Any]
+) -> None:
+    body = create(client, place)
+    vm, task = body["vm"], body["task"]
+    assert vm["state"] == "creating"
+    assert vm["task_state"] == "create"
+    assert vm["host_id"] == str(place["host"].id)
+    assert [d["device"] for d in vm["disks"]] == ["vda"]
+    assert vm["nics"][0]["mac"].startswith("52:54:00:")
+    assert task["type"] == "vm.create"
+    assert task["state"] == "queued"
+    assert task["target_id"] == vm["id"]
+    volume = session.get(Volume, uuid.UUID(vm["disks"][0]["volume_id"]))
+    assert volume is not None
+    assert volume.state == "creating"
+    assert volume.capacity_mib == 1024
+    assert client.get(f"/api/v1/vms/{vm['id']}").json()["name"] == "web-1"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"vcpus": 4, "max_vcpus": 2},
+        {"memory_mib": 2048, "max_memory_mib": 1024},
+        {"vcpus": 0},
+        {"name": ""},
+        {"disks": [{"size_mib": 10, "volume_id": str(uuid.uuid4())}]},
+        {"disks": [{}]},
+        {"disks": [{"size_mib": -1}]},
+        {"nics": [{"port_group_id": str(uuid.uuid4())}]},
+        {"nics": [{"port_group_id": "x", "mac": "zz"}]},
+        {"cluster_id": str(uuid.uuid4())},
+        {"boot_order": ["floppy"]},
+    ],
+)
+def test_invalid_requests_are_422_and_create_nothing(
+    client: TestClient, session: Session, place: dict[str, Any], changes: dict[str, Any]
+) -> None:
+    response = client.post("/api/v1/vms", json=vm_body(place, **changes))
+    error_of(response, 422)
+    assert session.query(Vm).count() == 0
+    assert session.query(Task).count() == 0
+
+
+def test_nothing_fits_is_409_no_valid_host_with_reasons(
+    client: TestClient, session: Session, place: dict[str, Any]
+) -> None:
+    response = client.post(
+        "/api/v1/vms", json=vm_body(place, memory_mib=64 * 1024, max_memory_mib=64 * 1024)
+    )
+    error = error_of(response, 409)
+    assert error["code"] == "no_valid_host"
+    assert "memory" in error["details"]["hosts"]["node-a"]
+    assert session.query(Vm).count() == 0
+
+
+def test_hosts_fill_up(client: TestClient, session: Session, place: dict[str, Any]) -> None:
+    for i in range(3):
+        create(client, place, name=f"big-{i}", memory_mib=2048, max_memory_mib=2048)
+    response = client.post(
+        "/api/v1/vms",
+        json=vm_body(place, name="one-too-many", memory_mib=2048, max_memory_mib=2048),
+    )
+    assert error_of(response, 409)["code"] == "no_valid_host"
+
+
+def test_duplicate_name_is_409(client: TestClient, place: dict[str, Any]) -> None:
+    create(client, place)
+    response = client.post("/api/v1/vms", json=vm_body(place))
+    assert error_of(response, 409)["code"] == "name_conflict"
+
+
+def test_second_operation_on_a_busy_vm_is_409_vm_busy(
+    client: TestClient, session: Session, place: dict[str, Any]
+) -> None:
+    vm = create(client, place)["vm"]
+    busy = client.post(f"/api/v1/vms/{vm['id']}/actions/start")
+    assert error_of(busy, 409)["code"] == "vm_busy"
+    settle(session, vm["id"], VmState.STOPPED)
+    started = client.post(f"/api/v1/vms/{vm['id']}/actions/start")
+    assert started.status_code == 202, started.text
+    assert started.json()["vm"]["state"] == "starting"
+    again = client.post(f"/api/v1/vms/{vm['id']}/actions/stop", json={"force": True})
+    assert error_of(again, 409)["code"] == "vm_busy"
+
+
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [
+        ("stopped", "pause"),
+        ("stopped", "resume"),
+        ("stopped", "reboot"),
+        ("running", "start"),
+        ("paused", "pause"),
+        ("running", "resume"),
+    ],
+)
+def test_action_not_allowed_in_state_is_409(
+    client: TestClient, session: Session, place: dict[str, Any], state: str, action: str
+) -> None:
+    vm = create(client, place)["vm"]
+    settle(session, vm["id"], VmState(state))
+    response = client.post(f"/api/v1/vms/{vm['id']}/actions/{action}")
+    error = error_of(response, 409)
+    assert error["code"] == "vm_state_conflict"
+    assert error["details"]["state"] == state
+    assert session.get(Vm, uuid.UUID(vm["id"])).task_state is None  # type: ignore[union-attr]
+
+
+def test_running_vm_resize_rules(
+    client: TestClient, session: Session, place: dict[str, Any]
+) -> None:
+    vm = create(client, place, vcpus=2, max_vcpus=4)["vm"]
+    settle(session, vm["id"], VmState.RUNNING)
+    url = f"/api/v1/vms/{vm['id']}/actions/resize"
+    assert error_of(client.post(url, json={"vcpus": 8}), 422)["code"] == "resize_above_maximum"
+    assert error_of(client.post(url, json={"vcpus": 1}), 409)["code"] == "vm_state_conflict"
+    assert error_of(client.post(url, json={"max_vcpus": 8}), 409)["code"] == "vm_state_conflict"
+    error_of(client.post(url, json={}), 422)
+    accepted = client.post(url, json={"vcpus": 3, "memory_mib": 1024})
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["task"]["params"]["vcpus"] == 3
+
+
+def test_cancel_a_queued_create_forgets_the_vm(
+    client: TestClient, session: Session, place: dict[str, Any]
+) -> None:
+    body = create(client, place)
+    volume_id = uuid.UUID(body["vm"]["disks"][0]["volume_id"])
+    cancelled = client.post(f"/api/v1/tasks/{body['task']['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelled"
+    assert client.get(f"/api/v1/vms/{body['vm']['id']}").status_code == 404
+    assert session.get(Volume, volume_id) is None
+    again = client.post(f"/api/v1/tasks/{body['task']['id']}/cancel")
+    assert error_of(again, 409)["code"] == "task_not_cancellable"
+
+
+def test_cancel_a_queued_start_puts_the_state_back(
+    client: TestClient, session: Session, place: dict[str, Any]
+) -> None:
+    vm = create(client, place)["vm"]
+    settle(session, vm["id"], VmState.STOPPED)
+    task = client.post(f"/api/v1/vms/{vm['id']}/actions/start").json()["task"]
+    assert client.post(f"/api/v1/tasks/{task['id']}/cancel").status_code == 200
+    after = client.get(f"/api/v1/vms/{vm['id']}").json()
+    assert after["state"] == "stopped"
+    assert after["task_state"] is None
+
+
+def test_templates_only_clone_or_delete(
+    client: TestClient, session: Session, place: dict[str, Any]
+) -> None:
+    vm = create(client, place)["vm"]
+    settle(session, vm["id"], VmState.STOPPED)
+    row = session.get(Vm, uuid.UUID(vm["id"]))
+    assert row is not None
+    row.is_template = True
+    session.commit()
+    response = client.post(f"/api/v1/vms/{vm['id']}/actions/start")
+    assert error_of(response, 409)["code"] == "vm_is_template"
+
+
+def test_delete_is_202_and_needs_a_stopped_vm(
+    client: TestClient, session: Session, place: dict[str, Any]
+) -> None:
+    vm = create(client, place)["vm"]
+    settle(session, vm["id"], VmState.RUNNING)
+    assert error_of(client.delete(f"/api/v1/vms/{vm['id']}"), 409)["code"] == "vm_state_conflict"
+    settle(session, vm["id"], VmState.STOPPED)
+    deleted = client.delete(f"/api/v1/vms/{vm['id']}", params={"delete_volumes": "false"})
+    assert deleted.status_code == 202
+    assert deleted.json()["task"]["params"]["delete_volumes"] is False
+    assert deleted.json()["vm"]["state"] == "deleting"
+
+
+def test_viewer_cannot_create(
+    anon_client: TestClient, make_user: MakeUser, place: dict[str, Any]
+) -> None:
+    make_user("eyes", "viewer")
+    response = anon_client.post(
+        "/api/v1/vms", json=vm_body(place), headers=login(anon_client, "eyes")
+    )
+    assert error_of(response, 403)["code"] == "forbidden"
+
+
+def test_unknown_vm_is_404(client: TestClient) -> None:
+    assert error_of(client.get(f"/api/v1/vms/{uuid.uuid4()}"), 404)
+    assert error_of(client.post(f"/api/v1/vms/{uuid.uuid4()}/actions/start"), 404)
+    assert error_of(client.delete(f"/api/v1/vms/{uuid.uuid4()}"), 404)
+
+
+def test_host_row_is_used(place: dict[str, Any]) -> None:
+    assert isinstance(place["host"], Host)

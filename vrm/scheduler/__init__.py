@@ -1,0 +1,1 @@
+"""Placement: which host a VM goes to (filters, then weights), claimed atomically."""

@@ -1,0 +1,140 @@
+"""Placement: which host a VM goes to, decided under the cluster's lock.
+
+The contract with callers (VM create, start, migrate, HA restart):
+
+1. Call ``select_host`` inside the transaction that will record the claim (inserting the
+   VM row before it is fine). The lock is then held to commit, so keep that short: no
+   agent calls in between.
+2. It locks the cluster (``PlacementRepository.lock_cluster``), reads what every host
+   already carries, filters, weighs, and returns the chosen ``Host``, or raises
+   ``NoValidHost`` with, per host, the reason of the first filter that refused it.
+3. The caller then claims the host in the same transaction: sets ``vm.host_id`` (and
+   adds the rows of new volumes), and commits. The lock is held until that commit, so the
+   next placement in the cluster reads this claim: two concurrent placements can never
+   overbook a host. Nothing is sent to an agent before the commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+
+from sqlalchemy.orm import Session
+
+from vrm.errors import NotFound
+from vrm.models import Host
+from vrm.scheduler import filters
+from vrm.scheduler.interface import NoValidHost, PlacementRequest
+from vrm.scheduler.repository import PlacementRepository
+from vrm.scheduler.views import (
+    ClusterView,
+    DatastoreView,
+    HostView,
+    PlacementContext,
+    default_datastore,
+)
+from vrm.scheduler.weights import best, ranked
+
+DatastoreLoader = Callable[[Sequence[uuid.UUID]], Mapping[uuid.UUID, Sequence[DatastoreView]]]
+# Datastores are loaded for the best-ranked hosts only, in batches growing up to this.
+_FIRST_BATCH, _MAX_BATCH = 8, 512
+
+
+def select_host(session: Session, *, request: PlacementRequest) -> Host:
+    """Lock the cluster and choose the best host for ``request``; the caller claims it."""
+    repo = PlacementRepository(session)
+    cluster = repo.lock_cluster(request.cluster_id)
+    if cluster is None:
+        raise NotFound.of("cluster", request.cluster_id)
+    hosts = repo.hosts(request.cluster_id, also=request.host_id)
+    ctx = _context(repo, cluster, hosts, request)
+    chosen = choose(hosts, request=request, ctx=ctx, load_datastores=repo.datastores)
+    host = repo.host(chosen.id)
+    if host is None:
+        raise NoValidHost({chosen.name: "state: host was removed meanwhile"})
+    return host
+
+
+def choose(
+    hosts: Sequence[HostView],
+    *,
+    request: PlacementRequest,
+    ctx: PlacementContext,
+    load_datastores: DatastoreLoader,
+) -> HostView:
+    """The best host that passes every filter; NoValidHost says why each one failed."""
+    rejected: dict[str, str] = {}
+    passing = _passing(hosts, request, ctx, rejected)
+    if passing and not request.disk_mib:
+        return best(passing, ctx)
+    for host in _with_datastores(ranked(passing, ctx), load_datastores):
+        reason = filters.datastores(host, request, ctx)
+        if reason is None:
+            return host
+        rejected[host.name] = reason
+    raise _no_valid_host(rejected, request=request, ctx=ctx)
+
+
+def default_datastore_id(session: Session, *, host_id: uuid.UUID) -> uuid.UUID | None:
+    """Where a disk placed with datastore None goes on ``host_id`` (as the filter counted it)."""
+    reached = PlacementRepository(session).datastores([host_id])
+    store = default_datastore(reached.get(host_id, []))
+    return store.id if store is not None else None
+
+
+def _passing(
+    hosts: Sequence[HostView],
+    request: PlacementRequest,
+    ctx: PlacementContext,
+    rejected: dict[str, str],
+) -> list[HostView]:
+    """The hosts every filter but the datastore one lets through; the others' reasons."""
+    checks = filters.applicable(request, ctx)
+    passing: list[HostView] = []
+    for host in hosts:
+        reason = filters.first_failure(host, request, ctx, checks)
+        if reason is None:
+            passing.append(host)
+        else:
+            rejected[host.name] = reason
+    return passing
+
+
+def _with_datastores(hosts: list[HostView], load: DatastoreLoader) -> Iterator[HostView]:
+    """``hosts`` in order, each with its datastores, loaded a growing batch at a time."""
+    start, size = 0, _FIRST_BATCH
+    while start < len(hosts):
+        batch = hosts[start : start + size]
+        reached = load([host.id for host in batch])
+        for host in batch:
+            yield replace(host, datastores=tuple(reached.get(host.id, ())))
+        start, size = start + size, min(size * 8, _MAX_BATCH)
+
+
+def _context(
+    repo: PlacementRepository,
+    cluster: ClusterView,
+    hosts: Sequence[HostView],
+    request: PlacementRequest,
+) -> PlacementContext:
+    """Rules naming the VM, port group sites and host names: what filters consult."""
+    rules = repo.rules_naming(cluster.id, request.vm_id) if request.vm_id else []
+    return PlacementContext(
+        cluster=cluster,
+        rules=tuple(rules),
+        port_group_sites=repo.port_group_sites(request.port_group_ids),
+        host_names={host.id: host.name for host in hosts},
+    )
+
+
+def _no_valid_host(
+    rejected: dict[str, str], *, request: PlacementRequest, ctx: PlacementContext
+) -> NoValidHost:
+    """The error for a failed placement, naming a requested host that does not exist."""
+    if request.host_id is not None and request.host_id not in ctx.host_names:
+        rejected[str(request.host_id)] = "requested: no such host"
+    if not rejected:
+        message = f"cluster {ctx.cluster.name} has no hosts to place the VM on"
+        return NoValidHost(rejected, message=message)
+    return NoValidHost(rejected)
