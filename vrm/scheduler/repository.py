@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Row, Select, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from vrm.models import (
@@ -27,8 +27,9 @@ from vrm.models import (
     Vm,
     Volume,
 )
-from vrm.models.enums import DatastoreType, ObjectState
+from vrm.models.enums import DatastoreType, HostState, ObjectState, PlacementPolicy
 from vrm.repository import Repository
+from vrm.scheduler.interface import PlacementRequest
 from vrm.scheduler.views import (
     ClusterView,
     DatastoreView,
@@ -41,6 +42,10 @@ from vrm.scheduler.views import (
 # A result row of any shape.
 AnyRow = Row[*tuple[Any, ...]]
 _USABLE_DATASTORE = (ObjectState.AVAILABLE, ObjectState.IN_USE)
+
+
+# Capacity products such as 20 * 1.15 come out a hair short in floating point.
+_SLACK = 1e-6
 
 
 class PlacementRepository:
@@ -90,6 +95,70 @@ class PlacementRepository:
             foreign = self._rows(select(Host.cluster_id).where(Host.id == also))
             views += [self._host_views(Host.id == also, row[0])[0] for row in foreign]
         return views
+
+    def best_fitting(
+        self, cluster: ClusterView, request: PlacementRequest, reserved_mib: int, limit: int
+    ) -> list[HostView]:
+        """The ``limit`` best hosts by the cluster's policy among those of the cluster that are
+        normal and have the vCPUs and memory free, ranked by the database.
+
+        The common case then reads a handful of rows instead of every host; the Python
+        filters still decide, and the caller falls back to all hosts when none of these
+        passes (so a refusal still names every host's reason).
+        """
+        in_cluster = Host.cluster_id == cluster.id
+        used = (
+            select(
+                Vm.host_id.label("host_id"),
+                func.sum(Vm.vcpus).label("vcpus"),
+                func.sum(Vm.memory_mib).label("mib"),
+            )
+            .where(Vm.host_id.in_(select(Host.id).where(in_cluster)), Vm.is_template.is_(False))
+            .group_by(Vm.host_id)
+            .subquery()
+        )
+        counted = Host.cpu_sockets * Host.cpu_cores * Host.cpu_threads
+        cpus = case(
+            (counted > 0, counted), else_=func.coalesce(Host.capabilities["cpus"].as_integer(), 0)
+        )
+        used_vcpus = func.coalesce(used.c.vcpus, 0)
+        used_mib = func.coalesce(used.c.mib, 0)
+        capacity = Host.memory_mib * cluster.mem_overcommit - reserved_mib
+        free_mib = capacity - used_mib
+        load = func.coalesce(Host.usage["cpu_percent"].as_float(), 0.0)
+        order: tuple[Any, ...]
+        if cluster.policy == PlacementPolicy.PACK:
+            order = (free_mib.asc(), used_vcpus.desc(), load.desc(), Host.id)
+        else:
+            fraction = free_mib / case((capacity > 0, capacity), else_=None)
+            order = (fraction.desc(), load.asc(), used_vcpus.asc(), Host.id)
+        stmt = (
+            select(
+                Host.id,
+                Host.name,
+                Host.state,
+                Host.maintenance,
+                Host.cpu_sockets,
+                Host.cpu_cores,
+                Host.cpu_threads,
+                Host.capabilities["cpus"].as_integer(),
+                Host.memory_mib,
+                Host.usage["cpu_percent"].as_float(),
+                used_vcpus,
+                used_mib,
+            )
+            .outerjoin(used, used.c.host_id == Host.id)
+            .where(in_cluster, Host.state == HostState.NORMAL, Host.maintenance.is_(False))
+            .where(used_vcpus + request.vcpus <= cpus * cluster.cpu_overcommit + _SLACK)
+            .where(used_mib + request.memory_mib <= capacity + _SLACK)
+            .order_by(*order)
+            .limit(limit)
+        )
+        if request.exclude:
+            stmt = stmt.where(Host.id.not_in(request.exclude))
+        rows = self._rows(stmt)
+        usage = {row[0]: (int(row[10]), int(row[11])) for row in rows}
+        return [_host_view(row, cluster.id, usage) for row in rows]
 
     def _host_views(self, scope: ColumnElement[bool], cluster_id: uuid.UUID) -> list[HostView]:
         """Views of the hosts in ``scope``, all of cluster ``cluster_id``."""
@@ -220,7 +289,7 @@ def _host_view(
     row: AnyRow, cluster_id: uuid.UUID, used: dict[uuid.UUID, tuple[int, int]]
 ) -> HostView:
     # Unpacked, not row.name-style: a thousand rows per placement, attribute access adds up.
-    ident, name, state, maintenance, sockets, cores, threads, reported, memory, load = row
+    ident, name, state, maintenance, sockets, cores, threads, reported, memory, load, *_ = row
     vcpus, mib = used.get(ident, (0, 0))
     return HostView(
         id=ident,

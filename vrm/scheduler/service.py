@@ -28,6 +28,7 @@ from vrm.scheduler import filters
 from vrm.scheduler.interface import NoValidHost, PlacementRequest
 from vrm.scheduler.repository import PlacementRepository
 from vrm.scheduler.views import (
+    HOST_RESERVED_MIB,
     ClusterView,
     DatastoreView,
     HostView,
@@ -39,6 +40,8 @@ from vrm.scheduler.weights import best, ranked
 DatastoreLoader = Callable[[Sequence[uuid.UUID]], Mapping[uuid.UUID, Sequence[DatastoreView]]]
 # Datastores are loaded for the best-ranked hosts only, in batches growing up to this.
 _FIRST_BATCH, _MAX_BATCH = 8, 512
+# Hosts the database ranks first and placement looks at before weighing all of them.
+_QUICK_CANDIDATES = 16
 
 
 def select_host(session: Session, *, request: PlacementRequest) -> Host:
@@ -47,13 +50,31 @@ def select_host(session: Session, *, request: PlacementRequest) -> Host:
     cluster = repo.lock_cluster(request.cluster_id)
     if cluster is None:
         raise NotFound.of("cluster", request.cluster_id)
-    hosts = repo.hosts(request.cluster_id, also=request.host_id)
-    ctx = _context(repo, cluster, hosts, request)
-    chosen = choose(hosts, request=request, ctx=ctx, load_datastores=repo.datastores)
+    chosen = _quick_choice(repo, cluster, request)
+    if chosen is None:
+        hosts = repo.hosts(request.cluster_id, also=request.host_id)
+        ctx = _context(repo, cluster, hosts, request)
+        chosen = choose(hosts, request=request, ctx=ctx, load_datastores=repo.datastores)
     host = repo.host(chosen.id)
     if host is None:
         raise NoValidHost({chosen.name: "state: host was removed meanwhile"})
     return host
+
+
+def _quick_choice(
+    repo: PlacementRepository, cluster: ClusterView, request: PlacementRequest
+) -> HostView | None:
+    """The best of the few hosts the database ranks first, or None (then all are weighed)."""
+    if request.host_id is not None:
+        return None
+    hosts = repo.best_fitting(cluster, request, HOST_RESERVED_MIB, _QUICK_CANDIDATES)
+    if not hosts:
+        return None
+    ctx = _context(repo, cluster, hosts, request)
+    try:
+        return choose(hosts, request=request, ctx=ctx, load_datastores=repo.datastores)
+    except NoValidHost:
+        return None
 
 
 def choose(
