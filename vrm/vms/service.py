@@ -17,7 +17,7 @@ from vrm.audit.service import record
 from vrm.auth.principal import Principal
 from vrm.clusters.repository import ClusterRepository
 from vrm.crud import ensure_unique, get_or_404, get_ref_or_422
-from vrm.errors import Conflict
+from vrm.errors import Conflict, NotFound
 from vrm.listing import ListParams
 from vrm.models import Task, Vm
 from vrm.models.enums import VmState
@@ -41,8 +41,7 @@ def get_vm(session: Session, *, vm_id: uuid.UUID) -> Vm:
     """One VM with its disks and NICs, or 404."""
     vm = VmRepository(session).full(vm_id)
     if vm is None:
-        get_or_404(VmRepository(session), vm_id, KIND)
-    assert vm is not None
+        raise NotFound.of(KIND, vm_id)
     return vm
 
 
