@@ -16,6 +16,9 @@ from vrm.models.network import Dvs, IpAllocation, IpPool, IpRange, PortGroup
 from vrm.models.storage import Datastore, HostDatastore, Volume
 from vrm.models.tasks import Alarm, Event, Task
 
+# Registers the listener that keeps hosts' placed vCPUs and memory current.
+from vrm.models import placed  # noqa: E402, F401  isort: skip
+
 __all__ = [
     "Alarm",
     "ApiToken",

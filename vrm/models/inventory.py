@@ -87,6 +87,10 @@ class Host(IdMixin, TimestampMixin, Base):
     hw_virt: Mapped[bool] = mapped_column(default=False)
     capabilities: Mapped[dict[str, Any]] = mapped_column(default=dict)
     usage: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What the VMs placed here claim (templates aside), kept by ``vrm.models.placed`` on
+    # every flush, so placement reads a host's load without summing its VMs.
+    placed_vcpus: Mapped[int] = mapped_column(default=0, server_default="0")
+    placed_memory_mib: Mapped[int] = mapped_column(default=0, server_default="0")
     credential_hash: Mapped[str | None] = mapped_column(String(128))
     last_heartbeat_at: Mapped[datetime | None]
 
