@@ -26,6 +26,9 @@ class HostRead(ReadModel):
     cpu_threads: int
     cpu_mhz: int
     memory_mib: int
+    # What the VMs placed on the host claim (templates aside).
+    placed_vcpus: int
+    placed_memory_mib: int
     hypervisor: str
     libvirt_version: str
     hw_virt: bool
