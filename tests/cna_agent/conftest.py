@@ -61,7 +61,8 @@ def _cleanup(conn: libvirt.virConnect) -> None:
                     | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
                 )
     for net in conn.listAllNetworks():
-        if net.name().startswith(PREFIX):
+        # DVS networks made through VRM are named after their test bridge (ovt...).
+        if net.name().startswith((PREFIX, "ovt")):
             with contextlib.suppress(libvirt.libvirtError):
                 if net.isActive():
                     net.destroy()

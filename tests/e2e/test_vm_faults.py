@@ -9,6 +9,7 @@ import httpx
 import libvirt
 import pytest
 
+from tests.cna_agent.conftest import PREFIX
 from tests.e2e.processes import ADMIN_PASSWORD, Process, start_vrm, wait_until
 from tests.e2e.vmlab import run
 
@@ -34,7 +35,7 @@ def test_a_step_the_agent_refuses_fails_the_task_and_leaves_nothing(
         pool = conn.storagePoolLookupByName(node["pool"])
         pool.destroy()
         pool.undefine()
-        created = admin.post("/vms", json=vm_body(node, "doomed"))
+        created = admin.post("/vms", json=vm_body(node, f"{PREFIX}doomed"))
         vm = created.json()["vm"]
         task = run(admin, created)
         assert task["state"] == "failed"
@@ -57,7 +58,7 @@ def test_vrm_killed_mid_create_finishes_the_task_once(
     agent.popen.send_signal(signal.SIGSTOP)  # its API now hangs: the create stalls mid-step
     restarted: Process | None = None
     try:
-        created = admin.post("/vms", json=vm_body(node, "survivor"))
+        created = admin.post("/vms", json=vm_body(node, f"{PREFIX}survivor"))
         assert created.status_code == 202, created.text
         vm, task_id = created.json()["vm"], created.json()["task"]["id"]
         wait_until(

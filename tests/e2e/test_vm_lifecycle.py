@@ -10,6 +10,7 @@ import httpx
 import libvirt
 import pytest
 
+from tests.cna_agent.conftest import PREFIX
 from tests.e2e.vmlab import domain, run
 
 
@@ -17,7 +18,7 @@ def test_vm_create_run_resize_snapshot_stop_delete(
     admin: httpx.Client, node: dict[str, Any]
 ) -> None:
     body = {
-        "name": "e2e-vm",
+        "name": f"{PREFIX}vm",
         "cluster_id": node["cluster"],
         "vcpus": 1,
         "max_vcpus": 2,
@@ -75,7 +76,7 @@ def test_graceful_stop_without_force_fails_clearly(
     admin: httpx.Client, node: dict[str, Any]
 ) -> None:
     body = {
-        "name": "stubborn",
+        "name": f"{PREFIX}stubborn",
         "cluster_id": node["cluster"],
         "vcpus": 1,
         "memory_mib": 128,

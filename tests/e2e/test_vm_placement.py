@@ -61,7 +61,7 @@ def test_concurrent_creates_never_overbook(
             base_url=vrm.url + "/api/v1", timeout=60, headers={"Authorization": token}
         ) as client:
             body = {
-                "name": f"crowd-{i}",
+                "name": f"{PREFIX}crowd-{i}",
                 "cluster_id": node["cluster"],
                 "vcpus": 1,
                 "memory_mib": VM_MIB,

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from tests.cna_agent.conftest import PREFIX
 from tests.e2e.vmlab import domain, run
 
 
@@ -51,7 +52,7 @@ def ok(admin: httpx.Client, response: httpx.Response) -> dict[str, Any]:
 
 def test_devices_template_and_clones(admin: httpx.Client, node: dict[str, Any]) -> None:
     body = {
-        "name": "golden",
+        "name": f"{PREFIX}golden",
         "cluster_id": node["cluster"],
         "vcpus": 1,
         "memory_mib": 128,
@@ -82,7 +83,7 @@ def test_devices_template_and_clones(admin: httpx.Client, node: dict[str, Any]) 
     assert refused.json()["error"]["code"] == "vm_is_template"
     template_disk = disk_paths(vm["uuid"])["vda"]
 
-    linked = admin.post(f"{base}/clone", json={"name": "linked-1", "mode": "linked"})
+    linked = admin.post(f"{base}/clone", json={"name": f"{PREFIX}linked", "mode": "linked"})
     clone = linked.json()["vm"]
     ok(admin, linked)
     assert backing_of(disk_paths(clone["uuid"])["vda"]) == template_disk
@@ -90,7 +91,7 @@ def test_devices_template_and_clones(admin: httpx.Client, node: dict[str, Any]) 
     assert domain(clone["uuid"]).isActive(), "the linked clone boots"
     assert admin.get(f"/vms/{vm['id']}").json()["task_state"] is None, "the template is free"
 
-    full = admin.post(f"{base}/clone", json={"name": "full-1", "mode": "full"})
+    full = admin.post(f"{base}/clone", json={"name": f"{PREFIX}full", "mode": "full"})
     copy = full.json()["vm"]
     ok(admin, full)
     assert backing_of(disk_paths(copy["uuid"])["vda"]) is None
