@@ -11,7 +11,7 @@ import pytest
 
 from tests.cna_agent.conftest import PREFIX
 from tests.e2e.processes import ADMIN_PASSWORD, Process, start_vrm, wait_until
-from tests.e2e.vmlab import run
+from tests.e2e.vmlab import run, wait_task
 
 
 def vm_body(node: dict[str, Any], name: str, **extra: Any) -> dict[str, Any]:
@@ -77,9 +77,7 @@ def test_vrm_killed_mid_create_finishes_the_task_once(
                 "/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
             )
             client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-            task = wait_until(
-                lambda: _ended(client, task_id), timeout_s=90, what="the resumed task"
-            )
+            task = wait_task(client, task_id)
             assert task["state"] == "succeeded", task
             tasks = client.get("/tasks", params={"target_id": vm["id"]}).json()
             assert tasks["total"] == 1
@@ -89,11 +87,6 @@ def test_vrm_killed_mid_create_finishes_the_task_once(
         agent.popen.send_signal(signal.SIGCONT)
         if restarted is not None:
             restarted.stop()
-
-
-def _ended(client: httpx.Client, task_id: str) -> dict[str, Any] | None:
-    task: dict[str, Any] = client.get(f"/tasks/{task_id}").json()
-    return task if task["state"] not in ("queued", "running") else None
 
 
 def _assert_one_domain_and_only_its_volume(vm: dict[str, Any], pool_name: str) -> None:

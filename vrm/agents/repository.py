@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from vrm.models import EnrollmentToken, Host
 from vrm.models.enums import HostState
@@ -50,26 +50,28 @@ class HostStateRepository(Repository[Host]):
 
     def silent_since(self, cutoff: datetime) -> Sequence[Host]:
         """Hosts expected to heartbeat whose last heartbeat (or enrollment) is older than cutoff."""
-        last_seen = Host.last_heartbeat_at
-        stmt = select(Host).where(
-            Host.state.in_([HostState.NORMAL, HostState.CONNECTING, HostState.MAINTAINING]),
-            ((last_seen.is_not(None)) & (last_seen < cutoff))
-            | ((last_seen.is_(None)) & (Host.created_at < cutoff)),
-        )
+        stmt = select(Host).where(_silent(cutoff))
         return self.session.scalars(stmt).all()
 
     def mark_fault_if_silent(self, host_id: uuid.UUID, cutoff: datetime) -> bool:
         """Mark one host ``fault`` unless a heartbeat arrived since ``cutoff``."""
-        last_seen = Host.last_heartbeat_at
         stmt = (
             update(Host)
-            .where(Host.id == host_id, Host.state != HostState.FAULT)
-            .where(Host.state != HostState.MAINTENANCE)
-            .where(
-                ((last_seen.is_not(None)) & (last_seen < cutoff))
-                | ((last_seen.is_(None)) & (Host.created_at < cutoff))
-            )
+            .where(Host.id == host_id, _silent(cutoff))
             .values(state=HostState.FAULT)
             .execution_options(synchronize_session="fetch")
         )
         return changed_one(self.session.execute(stmt))
+
+
+# Hosts whose agents are expected to report (not those already fault or in maintenance).
+_WATCHED = (HostState.NORMAL, HostState.CONNECTING, HostState.MAINTAINING)
+
+
+def _silent(cutoff: datetime) -> ColumnElement[bool]:
+    """A watched host with no heartbeat (or, never heard of, no enrollment) since ``cutoff``."""
+    last_seen = Host.last_heartbeat_at
+    return Host.state.in_(_WATCHED) & (
+        (last_seen.is_not(None) & (last_seen < cutoff))
+        | (last_seen.is_(None) & (Host.created_at < cutoff))
+    )

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from vrm.models import Task
 from vrm.models.enums import TaskState
@@ -34,22 +34,21 @@ class TaskRepository(Repository[Task]):
         On PostgreSQL the rows are locked with SKIP LOCKED, so concurrent VRM processes
         look at different tasks; the caller's compare-and-swap decides in any case.
         """
-        due = (Task.next_attempt_at.is_(None)) | (Task.next_attempt_at <= now)
-        queued = (Task.state == TaskState.QUEUED) & due
-        orphaned = (Task.state == TaskState.RUNNING) & (Task.heartbeat_at < stale_before)
-        stmt = select(Task.id).where(queued | orphaned).order_by(Task.created_at).limit(limit)
+        stmt = (
+            select(Task.id)
+            .where(_takeable(now, stale_before))
+            .order_by(Task.created_at)
+            .limit(limit)
+        )
         if self.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         return self.session.scalars(stmt).all()
 
     def claim(self, task_id: uuid.UUID, worker: str, now: datetime, stale_before: datetime) -> bool:
         """Take a task for ``worker`` (compare-and-swap); whether it is now ours."""
-        due = (Task.next_attempt_at.is_(None)) | (Task.next_attempt_at <= now)
-        queued = (Task.state == TaskState.QUEUED) & due
-        orphaned = (Task.state == TaskState.RUNNING) & (Task.heartbeat_at < stale_before)
         stmt = (
             update(Task)
-            .where(Task.id == task_id, queued | orphaned)
+            .where(Task.id == task_id, _takeable(now, stale_before))
             .values(
                 state=TaskState.RUNNING,
                 claimed_by=worker,
@@ -85,3 +84,11 @@ class TaskRepository(Repository[Task]):
         """The tasks of one object, oldest first."""
         stmt = select(Task).where(Task.target_id == target_id).order_by(Task.created_at)
         return self.session.scalars(stmt).all()
+
+
+def _takeable(now: datetime, stale_before: datetime) -> ColumnElement[bool]:
+    """Queued and due, or running under a worker silent since ``stale_before``."""
+    due = Task.next_attempt_at.is_(None) | (Task.next_attempt_at <= now)
+    queued = (Task.state == TaskState.QUEUED) & due
+    orphaned = (Task.state == TaskState.RUNNING) & (Task.heartbeat_at < stale_before)
+    return queued | orphaned

@@ -11,7 +11,7 @@ from vrm.models import Dvs, PortGroup, Volume
 from vrm.models.enums import ObjectState, VmState
 from vrm.tasks.flow import TaskFailure, register
 from vrm.vms.flows.base import VmFlow
-from vrm.vms.spec import domain_spec, network_spec, pool_of
+from vrm.vms.spec import domain_spec, network_spec, pool_of, volume_name
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class CreateFlow(VmFlow):
 
     def _new_volumes(self, *, any_state: bool = False) -> list[Volume]:
         """The volumes this create made (named after the VM), optionally only pending ones."""
-        prefix = f"vm-{self.vm.uuid.hex[:12]}-"
+        prefix = volume_name(self.vm, "")
         found = []
         for disk in self.vm.disks:
             volume = self.ctx.session.get(Volume, disk.volume_id)
