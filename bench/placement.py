@@ -43,7 +43,7 @@ from vrm.migrate import upgrade
 from vrm.models import Cluster, Datastore, Host, HostDatastore, Vm, Volume
 from vrm.models.enums import DatastoreType, HostState, VmState
 from vrm.scheduler.interface import NoValidHost, PlacementRequest
-from vrm.scheduler.service import default_datastore_id, select_host
+from vrm.scheduler.service import select_host
 from vrm.sites.repository import DEFAULT_SITE_ID
 
 TARGET_P99_MS = 30.0
@@ -230,27 +230,22 @@ def analyze(engine: Engine) -> None:
 
 
 def decide(factory: sessionmaker[Session], cluster_id: uuid.UUID, rng: random.Random) -> bool:
-    """Create, place and claim one VM in one transaction; False when no host fits."""
+    """Place, create and claim one VM in one transaction, in the order VM creation does
+    (``vrm.vms.service``); False when no host fits."""
     vcpus, mib = rng.choice(VM_SHAPES)
     with factory() as session:
-        vm = Vm(**_vm_row(cluster_id, None, vcpus, mib, VmState.CREATING))
-        session.add(vm)
-        session.flush()
         request = PlacementRequest(
-            cluster_id=cluster_id,
-            vcpus=vcpus,
-            memory_mib=mib,
-            disk_mib={None: DISK_MIB},
-            vm_id=vm.id,
+            cluster_id=cluster_id, vcpus=vcpus, memory_mib=mib, disk_mib={None: DISK_MIB}
         )
         try:
-            host = select_host(session, request=request)
+            placement = select_host(session, request=request)
         except NoValidHost:
             session.rollback()
             return False
-        vm.host_id = host.id
-        datastore_id = default_datastore_id(session, host_id=host.id)
+        vm = Vm(**_vm_row(cluster_id, placement.host.id, vcpus, mib, VmState.CREATING))
+        datastore_id = placement.default_datastore_id
         assert datastore_id is not None
+        session.add(vm)
         session.add(
             Volume(datastore_id=datastore_id, name=f"{vm.name}-disk0", capacity_mib=DISK_MIB)
         )

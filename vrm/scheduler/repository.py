@@ -175,6 +175,14 @@ class PlacementRepository:
         """
         if not host_ids:
             return {}
+        # Per datastore row, by its id: walks the (datastore_id, name) index whatever the
+        # planner's statistics say (a join against all creating volumes did not).
+        pending = (
+            select(func.coalesce(func.sum(Volume.capacity_mib), 0))
+            .where(Volume.datastore_id == Datastore.id, Volume.state == ObjectState.CREATING)
+            .correlate(Datastore)
+            .scalar_subquery()
+        )
         stmt = (
             select(
                 HostDatastore.host_id,
@@ -183,27 +191,12 @@ class PlacementRepository:
                 Datastore.name,
                 Datastore.type,
                 Datastore.state,
-                Datastore.capacity_mib - Datastore.allocated_mib,
+                Datastore.capacity_mib - Datastore.allocated_mib - pending,
             )
             .join(Datastore, Datastore.id == HostDatastore.datastore_id)
             .where(HostDatastore.host_id.in_(host_ids))
         )
-        rows = self._rows(stmt)
-        pending = self._pending({row[2] for row in rows})
-        return _by_host(_datastore_view(row, pending.get(row[2], 0)) for row in rows)
-
-    def _pending(self, datastore_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
-        """MiB that the volumes still being created will take, per datastore."""
-        if not datastore_ids:
-            return {}
-        # A query of its own, by datastore id: it walks the (datastore_id, name) index
-        # whatever the planner's statistics say.
-        stmt = (
-            select(Volume.datastore_id, func.sum(Volume.capacity_mib))
-            .where(Volume.datastore_id.in_(datastore_ids), Volume.state == ObjectState.CREATING)
-            .group_by(Volume.datastore_id)
-        )
-        return {datastore_id: int(mib) for datastore_id, mib in self._rows(stmt)}
+        return _by_host(_datastore_view(row) for row in self._rows(stmt))
 
     def _rows(self, stmt: Select[*tuple[Any, ...]]) -> Sequence[AnyRow]:
         """Rows of a column query, through Core: no ORM loading machinery for plain values."""
@@ -286,12 +279,12 @@ def _host_view(
     )
 
 
-def _datastore_view(row: AnyRow, pending_mib: int) -> tuple[uuid.UUID, DatastoreView]:
+def _datastore_view(row: AnyRow) -> tuple[uuid.UUID, DatastoreView]:
     host_id, mounted, ident, name, kind, state, free = row
     return host_id, DatastoreView(
         id=ident,
         name=name,
-        free_mib=int(free) - pending_mib,
+        free_mib=int(free),
         local=kind == DatastoreType.LOCAL_DIR,
         usable=bool(mounted) and state in _USABLE_DATASTORE,
     )

@@ -6,10 +6,11 @@ The contract with callers (VM create, start, migrate, HA restart):
    VM row before it is fine). The lock is then held to commit, so keep that short: no
    agent calls in between.
 2. It locks the cluster (``PlacementRepository.lock_cluster``), reads what every host
-   already carries, filters, weighs, and returns the chosen ``Host``, or raises
+   already carries, filters, weighs, and returns a ``Placement`` (the chosen ``Host``), or raises
    ``NoValidHost`` with, per host, the reason of the first filter that refused it.
 3. The caller then claims the host in the same transaction: sets ``vm.host_id`` (and
-   adds the rows of new volumes), and commits. The lock is held until that commit, so the
+   adds the rows of new volumes, on ``Placement.default_datastore_id`` when the request
+   named no datastore), and commits. The lock is held until that commit, so the
    next placement in the cluster reads this claim: two concurrent placements can never
    overbook a host. Nothing is sent to an agent before the commit.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
@@ -44,7 +45,17 @@ _FIRST_BATCH, _MAX_BATCH = 8, 512
 _QUICK_CANDIDATES = 16
 
 
-def select_host(session: Session, *, request: PlacementRequest) -> Host:
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """The chosen host, and where its new disks with no datastore go."""
+
+    host: Host
+    # The host's default datastore as the datastore filter counted its space; None when
+    # the request had no new disks (nothing was looked at).
+    default_datastore_id: uuid.UUID | None
+
+
+def select_host(session: Session, *, request: PlacementRequest) -> Placement:
     """Lock the cluster and choose the best host for ``request``; the caller claims it."""
     repo = PlacementRepository(session)
     cluster = repo.lock_cluster(request.cluster_id)
@@ -58,7 +69,8 @@ def select_host(session: Session, *, request: PlacementRequest) -> Host:
     host = repo.host(chosen.id)
     if host is None:
         raise NoValidHost({chosen.name: "state: host was removed meanwhile"})
-    return host
+    store = default_datastore(chosen.datastores)
+    return Placement(host, store.id if store is not None else None)
 
 
 def _quick_choice(

@@ -16,7 +16,7 @@ from vrm.models import Host, Vm, VmDisk, VmNic, Volume
 from vrm.models.enums import DiskBus, ObjectState
 from vrm.network.repository import PortGroupRepository
 from vrm.scheduler.interface import PlacementRequest
-from vrm.scheduler.service import default_datastore_id, select_host
+from vrm.scheduler.service import Placement, default_datastore_id, select_host
 from vrm.storage.repository import HostDatastoreRepository, VolumeRepository
 from vrm.vms.repository import VmRepository
 from vrm.vms.schemas import VmCreate
@@ -55,7 +55,7 @@ def plan(session: Session, data: VmCreate) -> Plan:
     return result
 
 
-def place(session: Session, data: VmCreate, checked: Plan) -> Host:
+def place(session: Session, data: VmCreate, checked: Plan) -> Placement:
     """Choose the host (409 ``no_valid_host`` with reasons when none fits)."""
     disk_mib: dict[uuid.UUID | None, int] = defaultdict(int)
     for disk in data.disks:
@@ -83,14 +83,21 @@ def next_device(bus: DiskBus, taken: set[str]) -> str:
     raise Conflict("no free device name left on this bus", code="too_many_disks")
 
 
-def attach_new(session: Session, vm: Vm, host: Host, data: VmCreate, checked: Plan) -> None:
-    """Add the VM's volumes, disks and NICs (the VM row exists, placed on ``host``)."""
+def attach_new(
+    session: Session, vm: Vm, placement: Placement, data: VmCreate, checked: Plan
+) -> None:
+    """Add the VM's volumes, disks and NICs (the VM row exists, placed as ``placement``)."""
     taken: set[str] = set()
     for i, disk in enumerate(data.disks):
         device = next_device(disk.bus, taken)
         taken.add(device)
         volume = checked.existing.get(i) or new_volume(
-            session, vm, host, disk.datastore_id, device, disk.size_mib or 0
+            session,
+            vm,
+            placement.host,
+            disk.datastore_id or placement.default_datastore_id,
+            device,
+            disk.size_mib or 0,
         )
         session.add(
             VmDisk(

@@ -114,7 +114,7 @@ def clone(
     if not repo.claim(source.id, Operation.CLONE):
         session.refresh(source)
         raise refusal(source, Operation.CLONE)
-    host = select_host(session, request=_clone_request(session, source, body))
+    host = select_host(session, request=_clone_request(session, source, body)).host
     copy = _copy_rows(session, source, host, body)
     params = {
         "source_vm_id": str(source.id),

@@ -56,12 +56,12 @@ def create_vm(session: Session, *, actor: Principal, data: VmCreate) -> tuple[Vm
         name=data.name,
     )
     plan = build.plan(session, data)
-    host = build.place(session, data, plan)
+    placement = build.place(session, data, plan)
     vm = Vm(
         name=data.name,
         description=data.description,
         cluster_id=cluster.id,
-        host_id=host.id,
+        host_id=placement.host.id,
         vcpus=data.vcpus,
         max_vcpus=data.max_vcpus or data.vcpus,
         memory_mib=data.memory_mib,
@@ -76,7 +76,7 @@ def create_vm(session: Session, *, actor: Principal, data: VmCreate) -> tuple[Vm
         console_password=secrets.token_urlsafe(6)[:8],
     )
     repo.add(vm, conflict=f"a VM named {data.name!r} already exists in this cluster")
-    build.attach_new(session, vm, host, data, plan)
+    build.attach_new(session, vm, placement, data, plan)
     task = queue_task(
         session,
         type="vm.create",
@@ -91,7 +91,7 @@ def create_vm(session: Session, *, actor: Principal, data: VmCreate) -> tuple[Vm
         action="vm.create",
         target_type=KIND,
         target_id=vm.id,
-        details={"host_id": str(host.id), "task_id": str(task.id)},
+        details={"host_id": str(placement.host.id), "task_id": str(task.id)},
     )
     return get_vm(session, vm_id=vm.id), task
 

@@ -64,7 +64,7 @@ def _create(
             session.flush()
         request = PlacementRequest(cluster_id=cluster_id, vcpus=1, memory_mib=1024)
         try:
-            host = select_host(session, request=request)
+            host = select_host(session, request=request).host
         except NoValidHost as exc:
             session.rollback()
             reasons: dict[str, str] = exc.details["hosts"]

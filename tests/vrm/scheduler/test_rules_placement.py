@@ -32,7 +32,7 @@ def test_affinity_joins_the_placed_member(
     placed = place_vm(session, cluster.id, hosts[2].id, name="web-1")
     new = place_vm(session, cluster.id, None, name="web-2")
     add_rule(session, cluster.id, RuleKind.AFFINITY, [placed.id, new.id])
-    assert select_host(session, request=want(cluster, vm_id=new.id)).id == hosts[2].id
+    assert select_host(session, request=want(cluster, vm_id=new.id)).host.id == hosts[2].id
 
 
 def test_affinity_fails_when_the_members_host_is_full(
@@ -56,7 +56,7 @@ def test_anti_affinity_avoids_the_hosts_of_other_members(
     first = place_vm(session, cluster.id, hosts[0].id, name="db-1")
     new = place_vm(session, cluster.id, None, name="db-2")
     rule = add_rule(session, cluster.id, RuleKind.ANTI_AFFINITY, [first.id, new.id])
-    chosen = select_host(session, request=want(cluster, vm_id=new.id))
+    chosen = select_host(session, request=want(cluster, vm_id=new.id)).host
     assert chosen.id in {hosts[1].id, hosts[2].id}
     reasons = rejected(session, want(cluster, vm_id=new.id, host_id=hosts[0].id))
     assert reasons["h0"] == f"anti-affinity: rule {rule.name!r}: db-1 already runs here"
@@ -67,8 +67,8 @@ def test_host_must_keeps_the_vm_on_the_rule_hosts(
 ) -> None:
     vm, other = place_vm(session, cluster.id, None), place_vm(session, cluster.id, None)
     add_rule(session, cluster.id, RuleKind.HOST_MUST, [vm.id], [hosts[1].id])
-    assert select_host(session, request=want(cluster, vm_id=vm.id)).id == hosts[1].id
-    assert select_host(session, request=want(cluster, vm_id=other.id)).id == hosts[0].id
+    assert select_host(session, request=want(cluster, vm_id=vm.id)).host.id == hosts[1].id
+    assert select_host(session, request=want(cluster, vm_id=other.id)).host.id == hosts[0].id
 
 
 def test_host_must_not_keeps_the_vm_off_the_rule_hosts(
@@ -76,7 +76,7 @@ def test_host_must_not_keeps_the_vm_off_the_rule_hosts(
 ) -> None:
     vm = place_vm(session, cluster.id, None)
     rule = add_rule(session, cluster.id, RuleKind.HOST_MUST_NOT, [vm.id], [hosts[0].id])
-    assert select_host(session, request=want(cluster, vm_id=vm.id)).id != hosts[0].id
+    assert select_host(session, request=want(cluster, vm_id=vm.id)).host.id != hosts[0].id
     reasons = rejected(session, want(cluster, vm_id=vm.id, host_id=hosts[0].id))
     assert reasons["h0"] == f"host rule: rule {rule.name!r} forbids this host"
 
@@ -84,4 +84,4 @@ def test_host_must_not_keeps_the_vm_off_the_rule_hosts(
 def test_disabled_rules_are_ignored(session: Session, cluster: Cluster, hosts: list[Host]) -> None:
     vm = place_vm(session, cluster.id, None)
     add_rule(session, cluster.id, RuleKind.HOST_MUST, [vm.id], [hosts[2].id], enabled=False)
-    assert select_host(session, request=want(cluster, vm_id=vm.id)).id == hosts[0].id
+    assert select_host(session, request=want(cluster, vm_id=vm.id)).host.id == hosts[0].id

@@ -47,7 +47,7 @@ def test_spread_picks_the_host_with_the_largest_free_share(session: Session) -> 
     half = add_sized_host(session, cluster.id, "half")
     place_vm(session, cluster.id, busy.id, memory_mib=6144)
     place_vm(session, cluster.id, half.id, memory_mib=4096)
-    assert select_host(session, request=want(cluster)).id == idle.id
+    assert select_host(session, request=want(cluster)).host.id == idle.id
 
 
 def test_pack_picks_the_fullest_host_that_still_fits(session: Session) -> None:
@@ -57,7 +57,7 @@ def test_pack_picks_the_fullest_host_that_still_fits(session: Session) -> None:
     add_sized_host(session, cluster.id, "idle")
     place_vm(session, cluster.id, full.id, memory_mib=8192)
     place_vm(session, cluster.id, almost.id, memory_mib=6144)
-    assert select_host(session, request=want(cluster)).id == almost.id
+    assert select_host(session, request=want(cluster)).host.id == almost.id
 
 
 def test_templates_and_unplaced_vms_take_nothing(session: Session) -> None:
@@ -65,7 +65,7 @@ def test_templates_and_unplaced_vms_take_nothing(session: Session) -> None:
     host = add_sized_host(session, cluster.id, "only", cpus=1, memory_mib=guest_gib(1))
     place_vm(session, cluster.id, host.id, vcpus=1, memory_mib=1024, is_template=True)
     place_vm(session, cluster.id, None, vcpus=1, memory_mib=1024)
-    assert select_host(session, request=want(cluster)).id == host.id
+    assert select_host(session, request=want(cluster)).host.id == host.id
 
 
 def test_no_valid_host_names_every_host_and_its_first_failing_filter(session: Session) -> None:
@@ -103,7 +103,7 @@ def test_cpu_and_memory_overcommit_ratios_are_honoured(session: Session) -> None
     host = add_sized_host(session, cluster.id, "h", cpus=2, memory_mib=guest_gib(4))
     place_vm(session, cluster.id, host.id, vcpus=3, memory_mib=5120)
     # 2 CPUs x 2 = 4 vCPUs; (4096 + 512) x 1.5 - 512 = 6400 MiB for guests.
-    assert select_host(session, request=want(cluster, vcpus=1, memory_mib=1280)).id == host.id
+    assert select_host(session, request=want(cluster, vcpus=1, memory_mib=1280)).host.id == host.id
     assert rejected(session, want(cluster, vcpus=2)) == {
         "h": "cpu: needs 2 vCPUs, 1 of 4 free (overcommit 2.0)"
     }
@@ -118,7 +118,7 @@ def test_each_claim_is_seen_by_the_next_placement(session: Session) -> None:
         add_sized_host(session, cluster.id, name, cpus=4, memory_mib=guest_gib(2))
     placed = []
     for _ in range(4):
-        host = select_host(session, request=want(cluster))
+        host = select_host(session, request=want(cluster)).host
         placed.append(place_vm(session, cluster.id, host.id).host_id)
     assert sorted(placed.count(h) for h in set(placed)) == [2, 2]
     assert set(rejected(session, want(cluster))) == {"a", "b"}
@@ -129,7 +129,7 @@ def test_a_requested_host_is_taken_even_when_others_are_emptier(session: Session
     add_sized_host(session, cluster.id, "empty")
     wanted = add_sized_host(session, cluster.id, "wanted")
     place_vm(session, cluster.id, wanted.id, memory_mib=4096)
-    assert select_host(session, request=want(cluster, host_id=wanted.id)).id == wanted.id
+    assert select_host(session, request=want(cluster, host_id=wanted.id)).host.id == wanted.id
 
 
 def test_a_requested_host_that_fails_names_its_filter(session: Session) -> None:
@@ -158,7 +158,7 @@ def test_excluded_hosts_are_skipped(session: Session) -> None:
     cluster = add_cluster(session)
     source = add_sized_host(session, cluster.id, "source")
     target = add_sized_host(session, cluster.id, "target", memory_mib=guest_gib(2))
-    assert select_host(session, request=want(cluster, exclude=(source.id,))).id == target.id
+    assert select_host(session, request=want(cluster, exclude=(source.id,))).host.id == target.id
 
 
 def test_disks_go_where_the_datastore_has_room(session: Session) -> None:
@@ -169,7 +169,8 @@ def test_disks_go_where_the_datastore_has_room(session: Session) -> None:
     store = add_reached_datastore(session, [roomy.id], "roomy-local", capacity_mib=30_000)
     add_volume(session, store.id, capacity_mib=10_000, state=ObjectState.CREATING)
     add_volume(session, store.id, capacity_mib=5_000, state=ObjectState.AVAILABLE)
-    assert select_host(session, request=want(cluster, disk_mib={None: 20_000})).id == roomy.id
+    placement = select_host(session, request=want(cluster, disk_mib={None: 20_000}))
+    assert (placement.host.id, placement.default_datastore_id) == (roomy.id, store.id)
     assert rejected(session, want(cluster, disk_mib={None: 20_001})) == {
         "cramped": "datastore: cramped-local needs 20001 MiB, 10000 MiB free",
         "roomy": "datastore: roomy-local needs 20001 MiB, 20000 MiB free",
@@ -186,7 +187,9 @@ def test_a_named_shared_datastore_must_be_reached_and_mounted(session: Session) 
     assert link is not None
     link.mounted = False
     session.commit()
-    assert select_host(session, request=want(cluster, disk_mib={shared.id: 1})).id == hosts[1].id
+    assert (
+        select_host(session, request=want(cluster, disk_mib={shared.id: 1})).host.id == hosts[1].id
+    )
     assert rejected(session, want(cluster, disk_mib={shared.id: 100_001})) == {
         "a": "datastore: nfs is not available on this host",
         "b": "datastore: nfs needs 100001 MiB, 100000 MiB free",
@@ -209,7 +212,7 @@ def test_port_groups_must_be_in_the_cluster_site(session: Session) -> None:
     add_sized_host(session, cluster.id, "h")
     ours = add_port_group(session)
     theirs = add_port_group(session, add_site(session, "far").id)
-    host = select_host(session, request=want(cluster, port_group_ids=(ours.id,)))
+    host = select_host(session, request=want(cluster, port_group_ids=(ours.id,))).host
     assert host.name == "h"
     assert rejected(session, want(cluster, port_group_ids=(ours.id, theirs.id))) == {
         "h": f"network: port group {theirs.id} is on a DVS of another site"
