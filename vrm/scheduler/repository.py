@@ -148,6 +148,11 @@ class PlacementRepository:
         usage = {row[0]: (int(row[10]), int(row[11])) for row in rows}
         return [_host_view(row, cluster.id, usage) for row in rows]
 
+    def host_view(self, host_id: uuid.UUID, cluster_id: uuid.UUID) -> HostView | None:
+        """One host of cluster ``cluster_id`` with what its VMs use."""
+        views = self._host_views(Host.id == host_id, cluster_id)
+        return views[0] if views else None
+
     def _host_views(self, scope: ColumnElement[bool], cluster_id: uuid.UUID) -> list[HostView]:
         """Views of the hosts in ``scope``, all of cluster ``cluster_id``."""
         stmt = select(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
-from vrm.errors import NotFound
+from vrm.errors import Conflict, NotFound
 from vrm.models import Host
 from vrm.scheduler import filters
 from vrm.scheduler.interface import NoValidHost, PlacementRequest
@@ -107,6 +107,36 @@ def choose(
             return host
         rejected[host.name] = reason
     raise _no_valid_host(rejected, request=request, ctx=ctx)
+
+
+def check_growth(
+    session: Session, *, cluster_id: uuid.UUID, host_id: uuid.UUID, vcpus: int, memory_mib: int
+) -> None:
+    """Lock the cluster and make sure host ``host_id`` can take ``vcpus`` more vCPUs and
+    ``memory_mib`` more MiB (a placed VM growing); 409 ``insufficient_capacity`` otherwise.
+
+    Like ``select_host``, the caller claims the growth (writes the VM's new figures) in the
+    same transaction, so two VMs growing on one host at once cannot overbook it.
+    """
+    if vcpus <= 0 and memory_mib <= 0:
+        return
+    repo = PlacementRepository(session)
+    cluster = repo.lock_cluster(cluster_id)
+    host = repo.host_view(host_id, cluster_id)
+    if cluster is None or host is None:
+        raise NotFound.of("host", host_id)
+    request = PlacementRequest(
+        cluster_id=cluster_id, vcpus=max(vcpus, 0), memory_mib=max(memory_mib, 0)
+    )
+    ctx = PlacementContext(cluster=cluster)
+    for check in (filters.vcpus, filters.memory):
+        reason = check(host, request, ctx)
+        if reason is not None:
+            raise Conflict(
+                f"host {host.name} has no room for the change: {reason}",
+                code="insufficient_capacity",
+                details={"host_id": str(host.id), "reason": reason},
+            )
 
 
 def default_datastore_id(session: Session, *, host_id: uuid.UUID) -> uuid.UUID | None:

@@ -7,6 +7,9 @@ from vrm.models import Vm
 from vrm.models.enums import VmState
 from vrm.vms.schemas import ResizeBody
 
+# What a resize may change.
+RESIZED = ("vcpus", "memory_mib", "max_vcpus", "max_memory_mib")
+
 
 def resize_allowed(vm: Vm, body: ResizeBody) -> None:
     """Running VMs only grow, within their maxima; every figure stays within its maximum."""

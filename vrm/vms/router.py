@@ -14,7 +14,7 @@ from vrm.models import Task, Vm
 from vrm.models.enums import VmState
 from vrm.schemas import Page
 from vrm.tasks.schemas import TaskRead
-from vrm.vms import changes, checks, service
+from vrm.vms import changes, service
 from vrm.vms.schemas import (
     AttachDiskBody,
     AttachNicBody,
@@ -108,12 +108,7 @@ def stop(
 )
 def resize(session: SessionDep, user: Writer, vm_id: uuid.UUID, body: ResizeBody) -> VmAccepted:
     """Hot-add vCPUs/memory within the maxima while running; any change while stopped."""
-    vm = service.get_vm(session, vm_id=vm_id)
-    checks.resize_allowed(vm, body)
-    params = body.model_dump(exclude_unset=True)
-    return _accepted(
-        *service.operate(session, actor=user, vm_id=vm_id, op=Operation.RESIZE, params=params)
-    )
+    return _accepted(*service.resize(session, actor=user, vm_id=vm_id, body=body))
 
 
 @router.post(

@@ -21,10 +21,12 @@ from vrm.errors import Conflict, NotFound
 from vrm.listing import ListParams
 from vrm.models import Task, Vm
 from vrm.models.enums import VmState
+from vrm.scheduler.service import check_growth
 from vrm.tasks.service import queue_task
-from vrm.vms import build
+from vrm.vms import build, checks
+from vrm.vms.checks import RESIZED
 from vrm.vms.repository import VmRepository
-from vrm.vms.schemas import VmCreate
+from vrm.vms.schemas import ResizeBody, VmCreate
 from vrm.vms.states import RULES, Operation
 
 KIND = "vm"
@@ -132,6 +134,36 @@ def operate(
         details={"task_id": str(task.id), **params},
     )
     return get_vm(session, vm_id=vm.id), task
+
+
+def resize(
+    session: Session, *, actor: Principal, vm_id: uuid.UUID, body: ResizeBody
+) -> tuple[Vm, Task]:
+    """Claim the VM and its new size at once; the task applies it on the node.
+
+    The new figures are written now, under the cluster's lock after a capacity check, so
+    the host's placed counters hold them before the 202 leaves (two VMs growing on one
+    host cannot overbook it); a failed task puts the previous figures back.
+    """
+    vm = get_vm(session, vm_id=vm_id)
+    checks.resize_allowed(vm, body)
+    previous = {field: int(getattr(vm, field)) for field in RESIZED}
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    wanted = {**previous, **changes}
+    params = {**changes, "previous": previous}
+    result = operate(session, actor=actor, vm_id=vm_id, op=Operation.RESIZE, params=params)
+    if vm.host_id is not None and not vm.is_template:
+        check_growth(
+            session,
+            cluster_id=vm.cluster_id,
+            host_id=vm.host_id,
+            vcpus=wanted["vcpus"] - previous["vcpus"],
+            memory_mib=wanted["memory_mib"] - previous["memory_mib"],
+        )
+    for field, value in wanted.items():
+        setattr(vm, field, value)
+    session.flush()
+    return result
 
 
 def refusal(vm: Vm, op: Operation) -> Conflict:

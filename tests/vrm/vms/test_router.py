@@ -186,6 +186,37 @@ def test_running_vm_resize_rules(
     accepted = client.post(url, json={"vcpus": 3, "memory_mib": 1024})
     assert accepted.status_code == 202, accepted.text
     assert accepted.json()["task"]["params"]["vcpus"] == 3
+    assert accepted.json()["vm"]["vcpus"] == 3
+
+
+def test_a_resize_claims_its_growth_on_the_host_at_once(
+    client: TestClient, session: Session, place: dict[str, Any]
+) -> None:
+    """8 GiB host, 512 MiB reserved: a stopped VM may grow to 7.5 GiB, not beyond."""
+    vm = create(client, place, max_memory_mib=16384)["vm"]
+    settle(session, vm["id"], VmState.STOPPED)
+    url = f"/api/v1/vms/{vm['id']}/actions/resize"
+    error = error_of(client.post(url, json={"memory_mib": 7681}), 409)
+    assert error["code"] == "insufficient_capacity"
+    assert error["details"]["reason"] == "memory: needs 7169 MiB, 7168 MiB free (overcommit 1.0)"
+    stored = session.get(Vm, uuid.UUID(vm["id"]))
+    assert stored is not None
+    assert (stored.memory_mib, stored.task_state) == (512, None)
+    accepted = client.post(url, json={"memory_mib": 7680, "vcpus": 2})
+    assert accepted.status_code == 202, accepted.text
+    host = session.get(Host, place["host"].id)
+    assert host is not None
+    session.refresh(host)
+    assert (host.placed_vcpus, host.placed_memory_mib) == (2, 7680)
+    # A second VM finds the host full: the growth is claimed before the task runs.
+    refused = client.post("/api/v1/vms", json=vm_body(place, name="web-2", memory_mib=512))
+    assert error_of(refused, 409)["code"] == "no_valid_host"
+    cancelled = client.post(f"/api/v1/tasks/{accepted.json()['task']['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    session.refresh(host)
+    assert (host.placed_vcpus, host.placed_memory_mib) == (1, 512)
+    session.refresh(stored)
+    assert (stored.vcpus, stored.memory_mib, stored.state) == (1, 512, VmState.STOPPED)
 
 
 def test_cancel_a_queued_create_forgets_the_vm(

@@ -1,44 +1,56 @@
-"""Resizing: hot-add vCPUs and memory while running (within the maxima), anything when stopped."""
+"""Resizing: hot-add vCPUs and memory while running (within the maxima), anything when stopped.
+
+The request already wrote the new figures on the VM row (claiming them on the host, see
+``vrm.vms.service.resize``); the task makes the node match, and puts the previous
+figures back when it fails.
+"""
 
 from __future__ import annotations
 
 from vrm.models.enums import VmState
-from vrm.tasks.flow import register
+from vrm.tasks.flow import TaskFailure, register
+from vrm.vms.checks import RESIZED
 from vrm.vms.flows.base import VmFlow
 from vrm.vms.spec import domain_spec
-
-FIELDS = ("vcpus", "memory_mib", "max_vcpus", "max_memory_mib")
 
 
 @register
 class ResizeFlow(VmFlow):
-    """Apply new vCPU and memory figures on the node, then record them."""
+    """Apply the VM's new vCPU and memory figures on the node."""
 
     type = "vm.resize"
     steps = ("apply",)
 
     def apply(self) -> None:
         """Live changes through the agent when running; a new definition when stopped."""
-        vm, wanted = self.vm, self._wanted()
+        vm, previous = self.vm, self._previous()
         if self.previous_state() == VmState.RUNNING:
-            if wanted["vcpus"] != vm.vcpus:
-                self.agent.set_vcpus(vm.uuid, wanted["vcpus"])
-            if wanted["memory_mib"] != vm.memory_mib:
-                self.agent.set_memory(vm.uuid, wanted["memory_mib"])
-            self._record(wanted)
+            if vm.vcpus != previous["vcpus"]:
+                self.agent.set_vcpus(vm.uuid, vm.vcpus)
+            if vm.memory_mib != previous["memory_mib"]:
+                self.agent.set_memory(vm.uuid, vm.memory_mib)
         else:
-            self._record(wanted)
             self.agent.define(domain_spec(self.ctx.session, vm))
 
     def finish(self) -> None:
         self.end(self.previous_state())
 
-    def _wanted(self) -> dict[str, int]:
-        vm = self.vm
-        current = {f: int(getattr(vm, f)) for f in FIELDS}
-        return {f: int(self.ctx.params.get(f) or current[f]) for f in FIELDS}
+    def compensate(self, failure: TaskFailure) -> None:
+        """The VM keeps the size it had (and gives the claimed growth back to its host)."""
+        self._restore()
+        super().compensate(failure)
 
-    def _record(self, wanted: dict[str, int]) -> None:
+    def release(self) -> None:
+        """A cancelled resize never touched the node: the previous figures come back."""
+        self._restore()
+        super().release()
+
+    def _restore(self) -> None:
         vm = self.vm
-        for field, value in wanted.items():
+        for field, value in self._previous().items():
             setattr(vm, field, value)
+
+    def _previous(self) -> dict[str, int]:
+        vm = self.vm
+        stored = self.ctx.params.get("previous") or {}
+        return {field: int(stored.get(field, getattr(vm, field))) for field in RESIZED}
