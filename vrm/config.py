@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "openvrm-development-secret-change-me"
@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     task_stale_after_s: float = Field(default=30.0, gt=0)
     # Lifetime of an enrollment token unless the request names one.
     enrollment_token_ttl_s: int = Field(default=24 * 3600, ge=60)
+    # First octets (1 to 5) of the MACs VRM gives NICs; the rest is random and unique.
+    mac_prefix: str = Field(default="02:4f:56", pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){0,4}$")
+
+    @field_validator("mac_prefix")
+    @classmethod
+    def _unicast_prefix(cls, value: str) -> str:
+        if int(value[:2], 16) & 1:
+            raise ValueError("VRM_MAC_PREFIX must start with a unicast octet (lowest bit 0)")
+        return value.lower()
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, Uuid
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vrm.models.base import Base, IdMixin, TimestampMixin, utcnow
@@ -14,6 +14,7 @@ from vrm.models.enums import DiskBus, NicModel, RuleKind, VmState, str_enum
 
 if TYPE_CHECKING:
     from vrm.models.inventory import Cluster
+    from vrm.models.network import IpAllocation
 
 
 class Vm(IdMixin, TimestampMixin, Base):
@@ -54,6 +55,9 @@ class Vm(IdMixin, TimestampMixin, Base):
     console_password: Mapped[str] = mapped_column(String(8), default="")
     # The template or VM this one was cloned from (linked clones depend on its volumes).
     source_vm_id: Mapped[UUID | None] = mapped_column(ForeignKey("vms.id", ondelete="SET NULL"))
+    # Handed to the guest in its cloud-init seed (with its addresses) when it has any.
+    user_data: Mapped[str | None] = mapped_column(Text)
+    ssh_keys: Mapped[list[Any]] = mapped_column(default=list)
 
     cluster: Mapped[Cluster] = relationship(back_populates="vms", lazy="raise")
     # Disks and NICs live and die with their VM (the database cascades the delete).
@@ -95,6 +99,17 @@ class VmNic(IdMixin, Base):
     model: Mapped[NicModel] = mapped_column(str_enum(NicModel), default=NicModel.VIRTIO)
 
     vm: Mapped[Vm] = relationship(back_populates="nics", lazy="raise")
+    # The addresses of IP pools bound to this NIC (the database deletes them with it).
+    allocations: Mapped[list[IpAllocation]] = relationship(
+        lazy="selectin",
+        order_by="IpAllocation.address",
+        viewonly=True,
+    )
+
+    @property
+    def ips(self) -> list[str]:
+        """The NIC's addresses."""
+        return [allocation.address for allocation in self.allocations]
 
 
 class VmSnapshot(IdMixin, Base):

@@ -30,7 +30,7 @@ class Dvs(IdMixin, TimestampMixin, Base):
 
 
 class PortGroup(IdMixin, TimestampMixin, Base):
-    """A set of switch ports sharing a VLAN (0 = untagged)."""
+    """A set of switch ports sharing a VLAN (0 = untagged), or a trunk of VLANs."""
 
     __tablename__ = "port_groups"
     __table_args__ = (
@@ -42,6 +42,9 @@ class PortGroup(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(String(255), default="")
     vlan_id: Mapped[int] = mapped_column(default=0)
+    # VLAN ids the ports carry tagged (a trunk, for guests that tag themselves); when not
+    # empty, ``vlan_id`` is the trunk's native (untagged) VLAN, 0 for none.
+    trunk_vlans: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class IpPool(IdMixin, TimestampMixin, Base):
@@ -72,7 +75,11 @@ class IpRange(IdMixin, Base):
 
 
 class IpAllocation(IdMixin, TimestampMixin, Base):
-    """An address of a pool bound to a NIC and its MAC (or reserved, with no NIC)."""
+    """An address of a pool bound to a NIC and its MAC (or reserved, with no NIC).
+
+    Deleting the NIC deletes its allocations (the database cascades): the address is free
+    again exactly when the NIC row goes, which VM flows do once the domain is gone.
+    """
 
     __tablename__ = "ip_allocations"
     __table_args__ = (
@@ -83,7 +90,7 @@ class IpAllocation(IdMixin, TimestampMixin, Base):
     pool_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ip_pools.id", ondelete="RESTRICT"))
     address: Mapped[str] = mapped_column(String(45))
     nic_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("vm_nics.id", ondelete="RESTRICT"), index=True
+        ForeignKey("vm_nics.id", ondelete="CASCADE"), index=True
     )
     mac: Mapped[str | None] = mapped_column(String(17))
     reserved: Mapped[bool] = mapped_column(default=False)

@@ -153,6 +153,18 @@ def _span(network: Network, index: int, start: str, end: str) -> Span:
     return span
 
 
+def check_inside(network: Network, field: str, addresses: Sequence[str]) -> None:
+    """422 ``ip_outside_cidr`` for the first of ``addresses`` that ``network`` does not hold."""
+    for index, text in enumerate(addresses):
+        point = address(text)
+        if point.version != network.version or point not in network:
+            raise ValidationFailed(
+                f"{field}[{index}]: {text} is not an address of {network}",
+                code="ip_outside_cidr",
+                details={"field": f"{field}[{index}]", "value": text, "cidr": str(network)},
+            )
+
+
 def check_gateway_not_in_ranges(gateway: str | None, spans: Iterable[Span]) -> None:
     """409 ``gateway_in_range``: the allocator must never hand out the gateway."""
     if gateway is None:

@@ -35,11 +35,12 @@ _SCALARS = ("name", "description", "gateway", "dns_servers")
 
 @dataclass(frozen=True, slots=True)
 class PoolView:
-    """A pool with its ranges and how many allocation rows it has."""
+    """A pool with its ranges, how many addresses NICs hold, and its reserved addresses."""
 
     pool: IpPool
     ranges: Sequence[IpRange]
-    used: int
+    bound: int
+    reserved: Sequence[str]
 
 
 def _name_taken(name: str) -> str:
@@ -70,13 +71,15 @@ def create_pool(session: Session, *, actor: Principal, data: IpPoolCreate) -> Po
     ipam.check_gateway(network, data.gateway)
     spans = ipam.check_ranges(network, _pairs(data.ranges))
     ipam.check_gateway_not_in_ranges(data.gateway, spans)
+    ipam.check_inside(network, "reserved", data.reserved)
     repo = IpPoolRepository(session)
     ensure_unique(repo, _name_taken(data.name), name=data.name)
     PortGroupRepository(session).lock(data.port_group_id)
     _check_no_cidr_overlap(repo, data.port_group_id, network)
-    pool = IpPool(**data.model_dump(exclude={"cidr", "ranges"}), cidr=str(network))
+    pool = IpPool(**data.model_dump(exclude={"cidr", "ranges", "reserved"}), cidr=str(network))
     repo.add(pool, conflict=_name_taken(data.name))
     IpRangeRepository(session).replace(pool.id, [(str(s.start), str(s.end)) for s in spans])
+    _reserve(session, pool, data.reserved)
     record(session, actor=actor, action="ip_pool.create", target_type=KIND, target_id=pool.id)
     return get_pool(session, pool_id=pool.id)
 
@@ -96,12 +99,18 @@ def update_pool(
     else:
         spans = ipam.spans_of((r.start, r.end) for r in _ranges(session, pool.id))
     ipam.check_gateway_not_in_ranges(gateway, spans)
+    if data.reserved is not None:
+        ipam.check_inside(network, "reserved", data.reserved)
     if data.name is not None and data.name != pool.name:
         ensure_unique(repo, _name_taken(data.name), name=data.name)
     repo.lock(pool.id)
     if data.ranges is not None:
         _check_allocations_kept(session, pool, spans)
         IpRangeRepository(session).replace(pool.id, [(str(s.start), str(s.end)) for s in spans])
+        pool.updated_at = utcnow()
+    if data.reserved is not None:
+        IpAllocationRepository(session).delete_unbound(pool.id)
+        _reserve(session, pool, data.reserved)
         pool.updated_at = utcnow()
     for field in _SCALARS:
         if field in changes:
@@ -147,8 +156,27 @@ def _views(session: Session, pools: Sequence[IpPool]) -> list[PoolView]:
     """Pools with their ranges and allocation counts, in two queries for the lot."""
     ids = [pool.id for pool in pools]
     ranges = IpRangeRepository(session).of_pools(ids)
-    counts = IpAllocationRepository(session).counts(ids)
-    return [PoolView(p, ranges.get(p.id, []), counts.get(p.id, 0)) for p in pools]
+    allocations = IpAllocationRepository(session)
+    bound, reserved = allocations.bound_counts(ids), allocations.reserved(ids)
+    return [
+        PoolView(p, ranges.get(p.id, []), bound.get(p.id, 0), reserved.get(p.id, [])) for p in pools
+    ]
+
+
+def _reserve(session: Session, pool: IpPool, addresses: Sequence[str]) -> None:
+    """Reservation rows for ``addresses``; 409 ``ip_in_use`` when a NIC holds one."""
+    allocations = IpAllocationRepository(session)
+    for text in addresses:
+        holder = allocations.get_by(pool_id=pool.id, address=text)
+        if holder is not None:
+            raise Conflict(
+                f"address {text} of IP pool {pool.name!r} is held by the NIC with MAC "
+                f"{holder.mac}; it cannot be reserved",
+                code="ip_in_use",
+                details={"address": text, "mac": holder.mac},
+            )
+    session.add_all(IpAllocation(pool_id=pool.id, address=a, reserved=True) for a in addresses)
+    allocations.flush(conflict=f"the reserved addresses of IP pool {pool.name!r} changed meanwhile")
 
 
 def _ranges(session: Session, pool_id: uuid.UUID) -> list[IpRange]:
@@ -172,7 +200,7 @@ def _check_no_cidr_overlap(
 
 def _check_allocations_kept(session: Session, pool: IpPool, spans: Sequence[ipam.Span]) -> None:
     """409 ``ip_range_in_use``: new ranges must still hold every allocated address."""
-    stranded = ipam.outside(IpAllocationRepository(session).addresses(pool.id), spans)
+    stranded = ipam.outside(IpAllocationRepository(session).bound_addresses(pool.id), spans)
     if stranded:
         raise Conflict(
             f"{len(stranded)} allocated address(es) of IP pool {pool.name!r} would fall "

@@ -57,7 +57,11 @@ class IpPoolRepository(Repository[IpPool]):
 
     def on_port_group(self, port_group_id: uuid.UUID) -> Sequence[IpPool]:
         """Every pool bound to ``port_group_id``."""
-        stmt = select(IpPool).where(IpPool.port_group_id == port_group_id)
+        stmt = (
+            select(IpPool)
+            .where(IpPool.port_group_id == port_group_id)
+            .order_by(IpPool.created_at, IpPool.id)
+        )
         return self.session.scalars(stmt).all()
 
 
@@ -92,17 +96,46 @@ class IpAllocationRepository(Repository[IpAllocation]):
     model = IpAllocation
     sortable = ("created_at", "address", "reserved")
 
-    def counts(self, pool_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
-        """How many allocations each of ``pool_ids`` has (absent: none)."""
+    def bound_counts(self, pool_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """How many addresses of each of ``pool_ids`` NICs hold (absent: none)."""
         ids = list(pool_ids)
         if not ids:
             return {}
         stmt = (
             select(IpAllocation.pool_id, func.count())
-            .where(IpAllocation.pool_id.in_(ids))
+            .where(IpAllocation.pool_id.in_(ids), IpAllocation.nic_id.is_not(None))
             .group_by(IpAllocation.pool_id)
         )
         return dict(self.session.execute(stmt).all())
+
+    def reserved(self, pool_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+        """The reserved addresses of each of ``pool_ids``."""
+        ids = list(pool_ids)
+        found: dict[uuid.UUID, list[str]] = defaultdict(list)
+        if ids:
+            stmt = select(IpAllocation.pool_id, IpAllocation.address).where(
+                IpAllocation.pool_id.in_(ids), IpAllocation.nic_id.is_(None)
+            )
+            for pool_id, address in self.session.execute(stmt):
+                found[pool_id].append(address)
+        return found
+
+    def of_nics(self, nic_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[IpAllocation]]:
+        """The allocations each of ``nic_ids`` holds."""
+        ids = list(nic_ids)
+        found: dict[uuid.UUID, list[IpAllocation]] = defaultdict(list)
+        if ids:
+            stmt = select(IpAllocation).where(IpAllocation.nic_id.in_(ids))
+            for allocation in self.session.scalars(stmt.order_by(IpAllocation.address)):
+                assert allocation.nic_id is not None
+                found[allocation.nic_id].append(allocation)
+        return found
+
+    def delete_of_nics(self, nic_ids: Iterable[uuid.UUID]) -> None:
+        """Drop the allocations the NICs hold."""
+        ids = list(nic_ids)
+        if ids:
+            self.session.execute(delete(IpAllocation).where(IpAllocation.nic_id.in_(ids)))
 
     def count_bound(self, pool_id: uuid.UUID) -> int:
         """How many of the pool's addresses are bound to a NIC."""
@@ -114,6 +147,13 @@ class IpAllocationRepository(Repository[IpAllocation]):
     def addresses(self, pool_id: uuid.UUID) -> Sequence[str]:
         """Every allocated or reserved address of the pool."""
         stmt = select(IpAllocation.address).where(IpAllocation.pool_id == pool_id)
+        return self.session.scalars(stmt).all()
+
+    def bound_addresses(self, pool_id: uuid.UUID) -> Sequence[str]:
+        """The addresses of the pool that NICs hold."""
+        stmt = select(IpAllocation.address).where(
+            IpAllocation.pool_id == pool_id, IpAllocation.nic_id.is_not(None)
+        )
         return self.session.scalars(stmt).all()
 
     def delete_unbound(self, pool_id: uuid.UUID) -> None:

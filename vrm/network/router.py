@@ -33,7 +33,7 @@ _DELETE_ERRORS = error_responses(Conflict, Forbidden, NotFound)
 
 
 def _pool_read(view: pools.PoolView) -> IpPoolRead:
-    return IpPoolRead.of(view.pool, view.ranges, view.used)
+    return IpPoolRead.of(view.pool, view.ranges, view.bound, view.reserved)
 
 
 @router.get("/dvs", responses=error_responses(ValidationFailed))

@@ -15,6 +15,7 @@ from vrm.schemas import CreateModel, Description, Name, ReadModel, UpdateModel
 
 MAX_DNS_SERVERS = 4
 MAX_RANGES = 64
+MAX_RESERVED = 1024
 
 
 def _interface_name(value: str) -> str:
@@ -48,6 +49,11 @@ Cidr = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
     Field(examples=["10.0.0.0/24"], description="Network address / prefix, no host bits set"),
+]
+ReservedAddresses = Annotated[
+    list[IpAddress],
+    Field(max_length=MAX_RESERVED, description="Addresses never handed out"),
+    AfterValidator(_distinct),
 ]
 DnsServers = Annotated[
     list[IpAddress], Field(max_length=MAX_DNS_SERVERS), AfterValidator(_distinct)
@@ -138,6 +144,7 @@ class IpPoolCreate(CreateModel):
     gateway: IpAddress | None = None
     dns_servers: DnsServers = Field(default_factory=list)
     ranges: list[IpRangeSpec] = Field(default_factory=list, max_length=MAX_RANGES)
+    reserved: ReservedAddresses = Field(default_factory=list)
 
 
 class IpPoolUpdate(UpdateModel):
@@ -150,6 +157,7 @@ class IpPoolUpdate(UpdateModel):
     gateway: IpAddress | None = None
     dns_servers: DnsServers | None = None
     ranges: list[IpRangeSpec] | None = Field(default=None, max_length=MAX_RANGES)
+    reserved: ReservedAddresses | None = None
 
 
 class IpRangeRead(ReadModel):
@@ -161,7 +169,8 @@ class IpRangeRead(ReadModel):
 
 
 class IpPoolRead(ReadModel):
-    """A pool with its ranges and address counts (``free`` = total - used, never below 0)."""
+    """A pool with its ranges and address counts: ``used`` = addresses NICs hold plus the
+    reserved ones inside the ranges; ``free`` = total - used."""
 
     id: uuid.UUID
     port_group_id: uuid.UUID
@@ -172,6 +181,7 @@ class IpPoolRead(ReadModel):
     gateway: str | None
     dns_servers: list[str]
     ranges: list[IpRangeRead]
+    reserved: list[str]
     total_addresses: int
     used: int
     free: int
@@ -179,11 +189,14 @@ class IpPoolRead(ReadModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, pool: IpPool, ranges: Sequence[IpRange], used: int) -> IpPoolRead:
-        """The read model of ``pool`` given its ranges and allocation count."""
+    def of(
+        cls, pool: IpPool, ranges: Sequence[IpRange], bound: int, reserved: Sequence[str]
+    ) -> IpPoolRead:
+        """The read model of ``pool`` given its ranges, bound count and reserved addresses."""
         spans = ipam.sort_spans(ipam.spans_of((r.start, r.end) for r in ranges))
         items = [IpRangeRead(start=str(s.start), end=str(s.end), size=s.size) for s in spans]
         total = sum(s.size for s in spans)
+        used = bound + len(reserved) - len(ipam.outside(reserved, spans))
         return cls(
             id=pool.id,
             port_group_id=pool.port_group_id,
@@ -194,6 +207,7 @@ class IpPoolRead(ReadModel):
             gateway=pool.gateway,
             dns_servers=list(pool.dns_servers),
             ranges=items,
+            reserved=sorted(reserved, key=lambda a: int(ipam.address(a))),
             total_addresses=total,
             used=used,
             free=max(total - used, 0),

@@ -14,16 +14,15 @@ from vrm.crud import get_ref_or_422
 from vrm.errors import Conflict, ValidationFailed
 from vrm.models import Host, Vm, VmDisk, VmNic, Volume
 from vrm.models.enums import DiskBus, ObjectState
+from vrm.network import allocator
 from vrm.network.repository import PortGroupRepository
 from vrm.scheduler.interface import PlacementRequest
 from vrm.scheduler.service import Placement, default_datastore_id, select_host
 from vrm.storage.repository import HostDatastoreRepository, VolumeRepository
 from vrm.vms.repository import VmRepository
-from vrm.vms.schemas import VmCreate
+from vrm.vms.schemas import NicCreate, VmCreate
 from vrm.vms.spec import volume_name
 
-# Locally administered, QEMU's customary prefix.
-MAC_PREFIX = "52:54:00"
 _DEVICE_PREFIX = {DiskBus.VIRTIO: "vd", DiskBus.SCSI: "sd", DiskBus.SATA: "sd", DiskBus.IDE: "hd"}
 
 
@@ -84,7 +83,13 @@ def next_device(bus: DiskBus, taken: set[str]) -> str:
 
 
 def attach_new(
-    session: Session, vm: Vm, placement: Placement, data: VmCreate, checked: Plan
+    session: Session,
+    vm: Vm,
+    placement: Placement,
+    data: VmCreate,
+    checked: Plan,
+    *,
+    mac_prefix: str,
 ) -> None:
     """Add the VM's volumes, disks and NICs (the VM row exists, placed as ``placement``)."""
     taken: set[str] = set()
@@ -108,13 +113,24 @@ def attach_new(
                 boot_index=1 if i == 0 else None,
             )
         )
-    repo = VmRepository(session)
+    VmRepository(session).flush(conflict="a volume is already in use")
     for slot, nic in enumerate(data.nics):
-        mac = (nic.mac or new_mac(repo)).lower()
-        session.add(
-            VmNic(vm_id=vm.id, port_group_id=nic.port_group_id, slot=slot, mac=mac, model=nic.model)
-        )
-    repo.flush(conflict="a MAC address or volume is already in use")
+        add_nic(session, vm, nic, slot=slot, mac_prefix=mac_prefix)
+
+
+def add_nic(session: Session, vm: Vm, nic: NicCreate, *, slot: int, mac_prefix: str) -> VmNic:
+    """A NIC row (its port group checked by the caller) with the MAC asked for (409
+    ``mac_in_use`` when taken) or a new one from ``mac_prefix``, and its addresses from the
+    port group's IP pools."""
+    repo = VmRepository(session)
+    mac = (nic.mac or new_mac(repo, mac_prefix)).lower()
+    if repo.mac_taken(mac):
+        raise Conflict(f"MAC {mac} is already in use", code="mac_in_use", details={"mac": mac})
+    row = VmNic(vm_id=vm.id, port_group_id=nic.port_group_id, slot=slot, mac=mac, model=nic.model)
+    session.add(row)
+    repo.flush(conflict=f"MAC {mac} is already in use")
+    allocator.assign(session, row, nic.ips)
+    return row
 
 
 def new_volume(
@@ -141,10 +157,11 @@ def new_volume(
     return volume
 
 
-def new_mac(repo: VmRepository) -> str:
-    """A MAC address no NIC of the installation has."""
+def new_mac(repo: VmRepository, prefix: str) -> str:
+    """A MAC address starting with ``prefix`` that no NIC of the installation has."""
+    free_octets = 6 - len(prefix.split(":"))
     for _ in range(32):
-        mac = MAC_PREFIX + "".join(f":{b:02x}" for b in secrets.token_bytes(3))
+        mac = prefix.lower() + "".join(f":{b:02x}" for b in secrets.token_bytes(free_octets))
         if not repo.mac_taken(mac):
             return mac
     raise Conflict("could not find a free MAC address", code="mac_exhausted")

@@ -12,7 +12,7 @@ from vrm.auth.principal import Principal
 from vrm.crud import ensure_unique, get_ref_or_422
 from vrm.errors import Conflict
 from vrm.hosts.repository import HostRepository
-from vrm.models import Host, Task, Vm, VmDisk, VmNic, Volume
+from vrm.models import Host, Task, Vm, VmDisk, Volume
 from vrm.models.enums import ObjectState, VmState
 from vrm.network.repository import PortGroupRepository
 from vrm.scheduler.interface import PlacementRequest
@@ -21,7 +21,14 @@ from vrm.storage.repository import DatastoreRepository, VolumeRepository
 from vrm.tasks.service import queue_task
 from vrm.vms import build
 from vrm.vms.repository import VmRepository
-from vrm.vms.schemas import AttachDiskBody, AttachNicBody, CloneBody, DetachDiskBody, DetachNicBody
+from vrm.vms.schemas import (
+    AttachDiskBody,
+    AttachNicBody,
+    CloneBody,
+    DetachDiskBody,
+    DetachNicBody,
+    NicCreate,
+)
 from vrm.vms.service import get_vm, operate, refusal
 from vrm.vms.spec import volume_name
 from vrm.vms.states import Operation
@@ -61,23 +68,22 @@ def detach_disk(
 
 
 def attach_nic(
-    session: Session, *, actor: Principal, vm_id: uuid.UUID, body: AttachNicBody
+    session: Session, *, actor: Principal, vm_id: uuid.UUID, body: AttachNicBody, mac_prefix: str
 ) -> tuple[Vm, Task]:
-    """Add a NIC on a port group (MAC assigned unless given)."""
+    """Add a NIC on a port group (MAC assigned unless given, addresses from its pools)."""
     get_ref_or_422(PortGroupRepository(session), body.port_group_id, "port group", "port_group_id")
     vm = get_vm(session, vm_id=vm_id)
     repo = VmRepository(session)
-    mac = (body.mac or build.new_mac(repo)).lower()
+    mac = (body.mac or build.new_mac(repo, mac_prefix)).lower()
     if repo.mac_taken(mac):
         raise Conflict(f"MAC {mac} is already in use", code="mac_in_use")
     _, task = operate(
         session, actor=actor, vm_id=vm.id, op=Operation.ATTACH_NIC, params={"mac": mac}
     )
     slot = max((n.slot for n in vm.nics), default=-1) + 1
-    session.add(
-        VmNic(vm_id=vm.id, port_group_id=body.port_group_id, slot=slot, mac=mac, model=body.model)
+    build.add_nic(
+        session, vm, body.model_copy(update={"mac": mac}), slot=slot, mac_prefix=mac_prefix
     )
-    repo.flush(conflict=f"MAC {mac} is already in use")
     return get_vm(session, vm_id=vm.id), task
 
 
@@ -99,7 +105,7 @@ def convert_to_template(session: Session, *, actor: Principal, vm_id: uuid.UUID)
 
 
 def clone(
-    session: Session, *, actor: Principal, vm_id: uuid.UUID, body: CloneBody
+    session: Session, *, actor: Principal, vm_id: uuid.UUID, body: CloneBody, mac_prefix: str
 ) -> tuple[Vm, Task]:
     """A new VM from a stopped VM or a template, on the same host and datastores."""
     source = get_vm(session, vm_id=vm_id)
@@ -115,7 +121,7 @@ def clone(
         session.refresh(source)
         raise refusal(source, Operation.CLONE)
     host = select_host(session, request=_clone_request(session, source, body)).host
-    copy = _copy_rows(session, source, host, body)
+    copy = _copy_rows(session, source, host, body, mac_prefix=mac_prefix)
     params = {
         "source_vm_id": str(source.id),
         "mode": body.mode,
@@ -158,7 +164,7 @@ def _clone_request(session: Session, source: Vm, body: CloneBody) -> PlacementRe
     )
 
 
-def _copy_rows(session: Session, source: Vm, host: Host, body: CloneBody) -> Vm:
+def _copy_rows(session: Session, source: Vm, host: Host, body: CloneBody, *, mac_prefix: str) -> Vm:
     copy = Vm(
         name=body.name,
         description=source.description,
@@ -203,16 +209,8 @@ def _copy_rows(session: Session, source: Vm, host: Host, body: CloneBody) -> Vm:
             )
         )
     for nic in source.nics:
-        session.add(
-            VmNic(
-                vm_id=copy.id,
-                port_group_id=nic.port_group_id,
-                slot=nic.slot,
-                mac=build.new_mac(repo),
-                model=nic.model,
-            )
-        )
-    repo.flush(conflict="a MAC address is already in use")
+        wanted = NicCreate(port_group_id=nic.port_group_id, model=nic.model)
+        build.add_nic(session, copy, wanted, slot=nic.slot, mac_prefix=mac_prefix)
     return copy
 
 

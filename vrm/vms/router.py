@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from vrm.deps import CurrentUser, SessionDep, Writer
+from vrm.deps import CurrentUser, SessionDep, SettingsDep, Writer
 from vrm.errors import Conflict, Forbidden, NotFound, ValidationFailed, error_responses
 from vrm.listing import ListDep, TextFilter
 from vrm.models import Task, Vm
@@ -65,9 +65,13 @@ def list_vms(
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS)
-def create_vm(session: SessionDep, user: Writer, data: VmCreate) -> VmAccepted:
+def create_vm(
+    session: SessionDep, settings: SettingsDep, user: Writer, data: VmCreate
+) -> VmAccepted:
     """Create a VM: placed now (409 ``no_valid_host`` with reasons), built by its task."""
-    return _accepted(*service.create_vm(session, actor=user, data=data))
+    return _accepted(
+        *service.create_vm(session, actor=user, data=data, mac_prefix=settings.mac_prefix)
+    )
 
 
 @router.get("/{vm_id}", responses=error_responses(NotFound))
@@ -153,10 +157,13 @@ def detach_disk(
     responses=_OPERATION_ERRORS,
 )
 def attach_nic(
-    session: SessionDep, user: Writer, vm_id: uuid.UUID, body: AttachNicBody
+    session: SessionDep, settings: SettingsDep, user: Writer, vm_id: uuid.UUID, body: AttachNicBody
 ) -> VmAccepted:
-    """Add a NIC on a port group."""
-    return _accepted(*changes.attach_nic(session, actor=user, vm_id=vm_id, body=body))
+    """Add a NIC on a port group (addresses from its IP pools)."""
+    prefix = settings.mac_prefix
+    return _accepted(
+        *changes.attach_nic(session, actor=user, vm_id=vm_id, body=body, mac_prefix=prefix)
+    )
 
 
 @router.post(
@@ -174,9 +181,12 @@ def detach_nic(
 @router.post(
     "/{vm_id}/actions/clone", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS
 )
-def clone(session: SessionDep, user: Writer, vm_id: uuid.UUID, body: CloneBody) -> VmAccepted:
+def clone(
+    session: SessionDep, settings: SettingsDep, user: Writer, vm_id: uuid.UUID, body: CloneBody
+) -> VmAccepted:
     """A new VM from a stopped VM or a template: ``linked`` (qcow2 backing files) or ``full``."""
-    return _accepted(*changes.clone(session, actor=user, vm_id=vm_id, body=body))
+    prefix = settings.mac_prefix
+    return _accepted(*changes.clone(session, actor=user, vm_id=vm_id, body=body, mac_prefix=prefix))
 
 
 @router.post(

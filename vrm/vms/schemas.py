@@ -6,13 +6,25 @@ from datetime import datetime
 from typing import Annotated, Literal, Self
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from vrm.models.enums import DiskBus, NicModel, VmState
+from vrm.network.schemas import IpAddress
 from vrm.schemas import CreateModel, Description, Name, ReadModel
 from vrm.tasks.schemas import TaskRead
 
 MAC_PATTERN = r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$"
+MAX_USER_DATA = 64 * 1024
+# One OpenSSH public key line: type, base64 key, optional comment.
+SshKey = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        max_length=16 * 1024,
+        pattern=r"^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+)"
+        r" [A-Za-z0-9+/=]+( [^\n\r]*)?$",
+    ),
+]
 Vcpus = Annotated[int, Field(ge=1, le=128)]
 MemoryMib = Annotated[int, Field(ge=64, le=4 * 1024 * 1024)]
 
@@ -41,6 +53,12 @@ class NicCreate(CreateModel):
     port_group_id: UUID
     model: NicModel = NicModel.VIRTIO
     mac: str | None = Field(default=None, pattern=MAC_PATTERN)
+    ips: list[IpAddress] = Field(
+        default_factory=list,
+        max_length=2,
+        description="Addresses wanted from the port group's IP pools (one per IP version); "
+        "the others are allocated automatically",
+    )
 
 
 class VmCreate(CreateModel):
@@ -62,6 +80,12 @@ class VmCreate(CreateModel):
     disks: list[DiskCreate] = Field(default_factory=list, max_length=16)
     nics: list[NicCreate] = Field(default_factory=list, max_length=8)
     power_on: bool = False
+    user_data: str | None = Field(
+        default=None,
+        max_length=MAX_USER_DATA,
+        description="cloud-init user-data handed to the guest (with its addresses)",
+    )
+    ssh_keys: list[SshKey] = Field(default_factory=list, max_length=32)
 
     @model_validator(mode="after")
     def _maxima(self) -> Self:
@@ -89,6 +113,7 @@ class NicRead(ReadModel):
     mac: str
     model: NicModel
     port_group_id: UUID
+    ips: list[str]
 
 
 class VmRead(ReadModel):
@@ -114,6 +139,7 @@ class VmRead(ReadModel):
     boot_order: list[str]
     disks: list[DiskRead] = Field(default_factory=list)
     nics: list[NicRead] = Field(default_factory=list)
+    ssh_keys: list[str]
     created_at: datetime
     updated_at: datetime
 

@@ -47,7 +47,9 @@ def get_vm(session: Session, *, vm_id: uuid.UUID) -> Vm:
     return vm
 
 
-def create_vm(session: Session, *, actor: Principal, data: VmCreate) -> tuple[Vm, Task]:
+def create_vm(
+    session: Session, *, actor: Principal, data: VmCreate, mac_prefix: str
+) -> tuple[Vm, Task]:
     """Place a new VM, record it with its volumes and NICs, and queue its creation."""
     cluster = get_ref_or_422(ClusterRepository(session), data.cluster_id, "cluster", "cluster_id")
     repo = VmRepository(session)
@@ -76,9 +78,11 @@ def create_vm(session: Session, *, actor: Principal, data: VmCreate) -> tuple[Vm
         state=VmState.CREATING,
         task_state=Operation.CREATE.value,
         console_password=secrets.token_urlsafe(6)[:8],
+        user_data=data.user_data,
+        ssh_keys=list(data.ssh_keys),
     )
     repo.add(vm, conflict=f"a VM named {data.name!r} already exists in this cluster")
-    build.attach_new(session, vm, placement, data, plan)
+    build.attach_new(session, vm, placement, data, plan, mac_prefix=mac_prefix)
     task = queue_task(
         session,
         type="vm.create",

@@ -113,7 +113,9 @@ def test_delete_drops_reservations(
 def test_new_ranges_must_keep_allocated_addresses(
     client: TestClient, session: Session, pool: dict[str, Any]
 ) -> None:
-    add_allocation(session, uuid.UUID(pool["id"]), "10.0.0.15", reserved=True)
+    nic = add_nic(session, uuid.UUID(pool["port_group_id"]))
+    add_allocation(session, uuid.UUID(pool["id"]), "10.0.0.15", nic=nic)
+    add_allocation(session, uuid.UUID(pool["id"]), "10.0.0.16", reserved=True)
     path = f"/api/v1/ip-pools/{pool['id']}"
     response = client.patch(path, json={"ranges": [{"start": "10.0.0.100", "end": "10.0.0.109"}]})
     error = error_of(response, 409)
@@ -126,4 +128,6 @@ def test_new_ranges_must_keep_allocated_addresses(
     ]
     response = client.patch(path, json={"ranges": keep})
     assert response.status_code == 200, response.text
+    # The reservation of 10.0.0.16 stays; outside the ranges it takes nothing from them.
     assert (response.json()["total_addresses"], response.json()["free"]) == (11, 10)
+    assert response.json()["reserved"] == ["10.0.0.16"]

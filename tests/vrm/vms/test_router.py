@@ -72,7 +72,7 @@ def test_create_places_and_queues_a_task(
     assert vm["task_state"] == "create"
     assert vm["host_id"] == str(place["host"].id)
     assert [d["device"] for d in vm["disks"]] == ["vda"]
-    assert vm["nics"][0]["mac"].startswith("52:54:00:")
+    assert vm["nics"][0]["mac"].startswith("02:4f:56:")
     assert task["type"] == "vm.create"
     assert task["state"] == "queued"
     assert task["target_id"] == vm["id"]
