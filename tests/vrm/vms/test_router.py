@@ -14,53 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.conftest import MakeUser
-from tests.factories import add_datastore, add_host, link_host_datastore
 from tests.helpers import error_of, login
-from tests.vrm.network.api import make_port_group
+from tests.vrm.vms.helpers import create, settle, vm_body
 from vrm.models import Host, Task, Vm, Volume
 from vrm.models.enums import VmState
-
-
-@pytest.fixture
-def place(client: TestClient, session: Session) -> dict[str, Any]:
-    """A cluster with one 4-thread, 8 GiB host reaching a 100 GiB datastore; a port group."""
-    cluster = client.post("/api/v1/clusters", json={"name": "c1"}).json()
-    host = add_host(session, uuid.UUID(cluster["id"]), name="node-a")
-    host.cpu_cores, host.cpu_threads, host.memory_mib = 4, 1, 8192
-    store = add_datastore(session, name="local-a")
-    store.capacity_mib = 100 * 1024
-    link_host_datastore(session, host.id, store.id)
-    group = make_port_group(client, name="pg100", vlan_id=100)
-    return {"cluster": cluster["id"], "host": host, "store": store, "group": group["id"]}
-
-
-def vm_body(place: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    body = {
-        "name": "web-1",
-        "cluster_id": place["cluster"],
-        "vcpus": 1,
-        "max_vcpus": 2,
-        "memory_mib": 512,
-        "max_memory_mib": 1024,
-        "disks": [{"size_mib": 1024}],
-        "nics": [{"port_group_id": place["group"]}],
-    }
-    return {**body, **changes}
-
-
-def create(client: TestClient, place: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    response = client.post("/api/v1/vms", json=vm_body(place, **changes))
-    assert response.status_code == 202, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def settle(session: Session, vm_id: str, state: VmState) -> None:
-    """Pretend the VM's task ended with the VM in ``state``."""
-    vm = session.get(Vm, uuid.UUID(vm_id))
-    assert vm is not None
-    vm.state, vm.task_state = state, None
-    session.commit()
 
 
 def test_create_places_and_queues_a_task(
