@@ -7,7 +7,6 @@ gone, is tested with real agents in tests/e2e.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
