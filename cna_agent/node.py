@@ -16,17 +16,25 @@ from cna_agent.protocol import (
     DiskSpec,
     DomainReport,
     DomainSpec,
+    DomainState,
     DomainStats,
     HostFacts,
     HostUsage,
+    NicSpec,
     PoolSpec,
 )
+from cna_agent.seed import Seeds
 from cna_agent.virt.connection import Hypervisor
 from cna_agent.virt.domains import Domains
 from cna_agent.virt.facts import host_facts
 from cna_agent.virt.network import Networks
+from cna_agent.virt.nwfilter import ensure_filters
+from cna_agent.virt.plug import Plugs, Vlan
 from cna_agent.virt.stats import UsageSampler, domain_stats
 from cna_agent.virt.storage import Storage
+
+# States in which a domain has live devices.
+_LIVE = (DomainState.RUNNING, DomainState.PAUSED, DomainState.BLOCKED)
 
 
 class Node:
@@ -38,6 +46,8 @@ class Node:
         self.domains = Domains(self.hv)
         self.storage = Storage(self.hv)
         self.networks = Networks(self.hv)
+        self.plugs = Plugs(self.networks.ovs)
+        self.seeds = Seeds(Path(settings.state_dir) / "seeds")
         self.usage = UsageSampler(self.hv)
         self.operations = Operations()
         self._facts: HostFacts | None = None
@@ -90,15 +100,59 @@ class Node:
         return guess_address(self.settings.vrm_url)
 
     def define(self, spec: DomainSpec) -> DomainReport:
-        """Define or update a domain, resolving its disks to volume files."""
+        """Define or update a domain, resolving its disks to volume files and writing its
+        cloud-init seed (or removing a seed it no longer has)."""
         facts = self.facts()
+        if any(nic.ips for nic in spec.nics):
+            ensure_filters(self.hv)
+        seed_path = None
+        if spec.seed is not None:
+            seed_path = str(self.seeds.write(spec.uuid, spec.seed))
+        else:
+            self.seeds.remove(spec.uuid)
         return self.domains.define(
             spec,
             domain_type=facts.domain_type,
             resolve_disk=self.disk_path,
             console_listen=self.management_address(),
             host_mhz=facts.cpu_mhz,
+            seed_path=seed_path,
         )
+
+    def start(self, uuid: UUID) -> None:
+        """Power on, plumbing the domain's filtered NICs first."""
+        for nic in self.domains.get(uuid).nics:
+            if nic.ips:
+                self._plug(nic)
+        self.domains.start(uuid)
+
+    def attach_nic(self, uuid: UUID, nic: NicSpec) -> DomainReport:
+        """Attach a NIC (live when running; a filtered NIC is plumbed first)."""
+        if nic.ips:
+            ensure_filters(self.hv)
+            if self.domains.get(uuid).state in _LIVE:
+                self._plug(nic)
+        self.domains.attach_nic(uuid, nic)
+        return self.domains.get(uuid)
+
+    def detach_nic(self, uuid: UUID, mac: str) -> DomainReport:
+        """Detach a NIC by MAC and remove its plumbing if it had any."""
+        self.domains.detach_nic(uuid, mac)
+        if self.plugs.exists(mac):
+            self.plugs.unplug(mac)
+        return self.domains.get(uuid)
+
+    def _plug(self, nic: NicSpec) -> None:
+        """Plumb a filtered NIC into its network's OVS bridge with its port group's VLAN."""
+        network = self.networks.network(nic.network)
+        group = next((g for g in network.port_groups if g.name == nic.portgroup), None)
+        if nic.portgroup is not None and group is None:
+            raise NotFound(
+                f"network {nic.network} has no port group {nic.portgroup}",
+                code="portgroup_not_found",
+            )
+        vlan = Vlan(group.vlan_id, tuple(group.trunk)) if group is not None else Vlan()
+        self.plugs.plug(nic.mac, network.bridge, vlan)
 
     def disk_path(self, disk: DiskSpec) -> str:
         """The file behind a disk's pool and volume."""
@@ -113,10 +167,21 @@ class Node:
         if delete_volumes:
             for disk in self._own_disks(uuid):
                 self.storage.check_deletable(disk.pool, disk.volume)
+        filtered = [nic.mac for nic in self._nics_or_none(uuid) if nic.ips]
         disks = self.domains.undefine(uuid)
+        for mac in filtered:
+            self.plugs.unplug(mac)
+        self.seeds.remove(uuid)
         if delete_volumes:
             for disk in disks:
                 self.storage.delete_volume(disk.pool, disk.volume)
+
+    def _nics_or_none(self, uuid: UUID) -> list[NicSpec]:
+        """The domain's NICs; none when the domain is already gone."""
+        try:
+            return self.domains.get(uuid).nics
+        except NotFound:
+            return []
 
     def _own_disks(self, uuid: UUID) -> list[DiskSpec]:
         """The domain's disks (not CD-ROMs); none when the domain is already gone."""

@@ -6,18 +6,33 @@ It imports nothing from ``vrm`` and nothing from libvirt.
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 MAC_PATTERN = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
 # libvirt object names we create: no slashes, no spaces, no shell or XML surprises.
 ObjectName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 IfaceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")]
 Mac = Annotated[str, StringConstraints(to_lower=True, pattern=MAC_PATTERN)]
+
+
+def _canonical_ip(value: str) -> str:
+    return str(ipaddress.ip_address(value))
+
+
+IpText = Annotated[str, StringConstraints(max_length=45), AfterValidator(_canonical_ip)]
 
 
 class Wire(BaseModel):
@@ -162,10 +177,19 @@ class VolumeReport(Wire):
 
 
 class PortGroupSpec(Wire):
-    """A port group on a DVS: a VLAN tag (0 = untagged)."""
+    """A port group on a DVS: a VLAN tag (0 = untagged), or a trunk of VLANs whose native
+    (untagged) VLAN is ``vlan_id``."""
 
     name: ObjectName
     vlan_id: int = Field(ge=0, le=4094)
+    trunk: list[Annotated[int, Field(ge=1, le=4094)]] = Field(default_factory=list, max_length=4094)
+
+    @model_validator(mode="after")
+    def _trunk(self) -> Self:
+        if self.vlan_id in self.trunk:
+            raise ValueError("the native VLAN (vlan_id) is not also a tagged VLAN of the trunk")
+        self.trunk = sorted(set(self.trunk))
+        return self
 
 
 class NetworkSpec(Wire):
@@ -218,6 +242,12 @@ class NicSpec(Wire):
     portgroup: ObjectName | None = None
     model: Literal["virtio", "e1000", "rtl8139"] = "virtio"
     boot_order: int | None = Field(default=None, ge=1)
+    ips: list[IpText] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Addresses bound to the MAC: the node drops the NIC's traffic from any "
+        "other address (libvirt's clean-traffic nwfilter)",
+    )
 
 
 class PciAddress(Wire):
@@ -251,6 +281,18 @@ class BootDevice(StrEnum):
     NETWORK = "network"
 
 
+# The IDE CD-ROM a seed is attached as (IDE: every machine type has the controller).
+SEED_DEVICE = "hdd"
+
+
+class SeedSpec(Wire):
+    """A cloud-init NoCloud seed: the files of the ISO the node attaches as a CD-ROM."""
+
+    meta_data: str = Field(max_length=64 * 1024)
+    network_config: str = Field(default="", max_length=64 * 1024)
+    user_data: str = Field(default="", max_length=64 * 1024)
+
+
 class DomainSpec(Wire):
     """Everything needed to define a domain; defining twice with one uuid updates it."""
 
@@ -270,6 +312,7 @@ class DomainSpec(Wire):
     hostdevs: list[PciAddress] = Field(default_factory=list)
     direct_boot: DirectBoot | None = None
     machine: str = "pc"
+    seed: SeedSpec | None = None
 
     @model_validator(mode="after")
     def _maxima(self) -> Self:
@@ -280,6 +323,8 @@ class DomainSpec(Wire):
         devices = [d.device for d in self.disks]
         if len(devices) != len(set(devices)):
             raise ValueError("two disks use the same device name")
+        if self.seed is not None and SEED_DEVICE in devices:
+            raise ValueError(f"{SEED_DEVICE} is the cloud-init seed's device; use another one")
         macs = [n.mac for n in self.nics]
         if len(macs) != len(set(macs)):
             raise ValueError("two NICs use the same MAC")

@@ -96,15 +96,13 @@ def detach_disk(node: NodeDep, uuid: UUID, device: str) -> DomainReport:
 @router.post("/{uuid}/nics")
 def attach_nic(node: NodeDep, uuid: UUID, nic: NicSpec) -> DomainReport:
     """Attach a NIC to a port group (live when running)."""
-    node.domains.attach_nic(uuid, nic)
-    return node.domains.get(uuid)
+    return node.attach_nic(uuid, nic)
 
 
 @router.delete("/{uuid}/nics/{mac}")
 def detach_nic(node: NodeDep, uuid: UUID, mac: str) -> DomainReport:
     """Detach a NIC by MAC."""
-    node.domains.detach_nic(uuid, mac.lower())
-    return node.domains.get(uuid)
+    return node.detach_nic(uuid, mac.lower())
 
 
 @router.post("/{uuid}/hostdevs")
@@ -150,7 +148,7 @@ def delete_snapshot(node: NodeDep, uuid: UUID, name: str) -> None:
 def quick_action(node: NodeDep, uuid: UUID, action: QuickAction) -> DomainReport:
     """``start``, ``pause``, ``resume``, ``reset``, ``reboot`` (ACPI) or ``destroy``."""
     handlers = {
-        "start": node.domains.start,
+        "start": node.start,
         "pause": node.domains.suspend,
         "resume": node.domains.resume,
         "reset": node.domains.reset,

@@ -2,7 +2,8 @@
 
 Elements are built and read with ElementTree, never by string formatting. The
 metadata element (namespace ``NS``) keeps what libvirt's own XML cannot say: which
-pool/volume backs each disk file and the CPU QoS inputs behind ``<cputune>``.
+pool/volume backs each disk file, which network and port group each filtered NIC is on,
+and the CPU QoS inputs behind ``<cputune>``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from cna_agent.protocol import DiskSpec, NicSpec, PciAddress
+from cna_agent.protocol import SEED_DEVICE, DiskSpec, NicSpec, PciAddress
+from cna_agent.virt.nwfilter import filtered_ips, filterref_element
+from cna_agent.virt.plug import PlugNames
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +39,34 @@ def disk_element(disk: DiskSpec, path: str) -> ET.Element:
     return el
 
 
+def seed_element(path: str) -> ET.Element:
+    """The read-only IDE CD-ROM of a cloud-init seed ISO (its own device, ``SEED_DEVICE``)."""
+    el = ET.Element("disk", type="file", device="cdrom")
+    ET.SubElement(el, "driver", name="qemu", type="raw")
+    ET.SubElement(el, "source", file=path)
+    ET.SubElement(el, "target", dev=SEED_DEVICE, bus="ide")
+    ET.SubElement(el, "readonly")
+    return el
+
+
 def nic_element(nic: NicSpec) -> ET.Element:
-    """The ``<interface type='network'>`` of a NIC on a port group of a libvirt network."""
-    el = ET.Element("interface", type="network")
-    ET.SubElement(el, "mac", address=nic.mac)
-    source = ET.SubElement(el, "source", network=nic.network)
-    if nic.portgroup is not None:
-        source.set("portgroup", nic.portgroup)
+    """The ``<interface>`` of a NIC: on a port group of a libvirt network, or, when it has
+    bound addresses, on its own Linux bridge with the IP-MAC filter (see ``plug``)."""
+    if nic.ips:
+        el = ET.Element("interface", type="bridge")
+        ET.SubElement(el, "mac", address=nic.mac)
+        ET.SubElement(el, "source", bridge=PlugNames.of(nic.mac).bridge)
+    else:
+        el = ET.Element("interface", type="network")
+        ET.SubElement(el, "mac", address=nic.mac)
+        source = ET.SubElement(el, "source", network=nic.network)
+        if nic.portgroup is not None:
+            source.set("portgroup", nic.portgroup)
     ET.SubElement(el, "model", type=nic.model)
     if nic.boot_order is not None:
         ET.SubElement(el, "boot", order=str(nic.boot_order))
+    if nic.ips:
+        el.append(filterref_element(nic.ips))
     return el
 
 
@@ -115,17 +136,26 @@ def disk_from_element(el: ET.Element, volumes: dict[str, tuple[str, str]]) -> Di
         return None
 
 
-def nic_from_element(el: ET.Element) -> NicSpec | None:
-    """An ``<interface type='network'>`` as a NicSpec; None for other interface types."""
+def nic_from_element(el: ET.Element, ports: dict[str, tuple[str, str]]) -> NicSpec | None:
+    """An ``<interface>`` on a network's port group (directly, or through its filtered
+    NIC's bridge as ``ports`` records it) as a NicSpec; None for other interfaces."""
     source, model, boot = el.find("source"), el.find("model"), el.find("boot")
-    if el.get("type") != "network" or source is None:
+    mac = nic_mac(el)
+    if source is None or mac is None:
+        return None
+    if el.get("type") == "network":
+        network, portgroup = source.get("network"), source.get("portgroup")
+    elif el.get("type") == "bridge" and mac in ports:
+        network, portgroup = ports[mac]
+    else:
         return None
     fields = {
-        "mac": nic_mac(el),
-        "network": source.get("network"),
-        "portgroup": source.get("portgroup"),
+        "mac": mac,
+        "network": network,
+        "portgroup": portgroup or None,
         "model": _attr(model, "type", "virtio"),
         "boot_order": _attr(boot, "order", None),
+        "ips": filtered_ips(el),
     }
     try:
         return NicSpec.model_validate(fields)
@@ -148,6 +178,8 @@ class Metadata:
     """OpenVRM's own facts about a domain, kept inside its XML."""
 
     volumes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Filtered NICs (MAC -> network, port group): their XML names a Linux bridge only.
+    ports: dict[str, tuple[str, str]] = field(default_factory=dict)
     cpu_limit_mhz: int = 0
     cpu_reservation_mhz: int = 0
     host_mhz: int = 0
@@ -164,6 +196,8 @@ class Metadata:
         )
         for device, (pool, volume) in sorted(self.volumes.items()):
             ET.SubElement(root, _q("disk", ns), device=device, pool=pool, volume=volume)
+        for mac, (network, portgroup) in sorted(self.ports.items()):
+            ET.SubElement(root, _q("nic", ns), mac=mac, network=network, portgroup=portgroup)
         return root
 
     @classmethod
@@ -180,6 +214,8 @@ class Metadata:
             meta.host_mhz = int(cpu.get("host_mhz", "0"))
         for disk in root.findall(_q("disk", NS)):
             meta.volumes[disk.get("device", "")] = (disk.get("pool", ""), disk.get("volume", ""))
+        for nic in root.findall(_q("nic", NS)):
+            meta.ports[nic.get("mac", "")] = (nic.get("network", ""), nic.get("portgroup", ""))
         return meta
 
 

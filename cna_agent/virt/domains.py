@@ -79,6 +79,7 @@ class Domains:
         resolve_disk: Callable[[DiskSpec], str],
         console_listen: str,
         host_mhz: int,
+        seed_path: str | None = None,
     ) -> DomainReport:
         """Define the domain of a spec; the same uuid again updates its persistent config."""
         xml = build_domain_xml(
@@ -87,6 +88,7 @@ class Domains:
             resolve_disk=resolve_disk,
             console_listen=console_listen,
             host_mhz=host_mhz,
+            seed_path=seed_path,
         )
         with translate():
             self._claim_name(spec)
@@ -236,6 +238,8 @@ class Domains:
         dom = self._dom(uuid)
         with translate():
             hotplug.attach(dom, nic_element(nic), hotplug.find_one("interface", nic_mac, nic.mac))
+            if nic.ips:
+                hotplug.record_port(dom, nic.mac, nic.network, nic.portgroup or "")
 
     def detach_nic(self, uuid: UUID, mac: str) -> None:
         """Detach the NIC with ``mac``; a missing one is already gone."""

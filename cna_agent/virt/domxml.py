@@ -29,6 +29,7 @@ from cna_agent.virt.devxml import (
     hostdev_element,
     nic_element,
     nic_from_element,
+    seed_element,
 )
 
 CFS_PERIOD_US = 100_000
@@ -52,8 +53,10 @@ def build_domain_xml(
     resolve_disk: Callable[[DiskSpec], str],
     console_listen: str,
     host_mhz: int,
+    seed_path: str | None = None,
 ) -> str:
-    """The libvirt domain XML of a spec; ``resolve_disk`` gives each disk's file path."""
+    """The libvirt domain XML of a spec; ``resolve_disk`` gives each disk's file path,
+    ``seed_path`` the file of its cloud-init seed (when ``spec.seed`` is set)."""
     root = ET.Element("domain", type=domain_type)
     _text(root, "name", spec.name)
     _text(root, "uuid", str(spec.uuid))
@@ -71,7 +74,7 @@ def build_domain_xml(
     ET.SubElement(root, "clock", offset="utc")
     for event, action in _LIFECYCLE:
         _text(root, event, action)
-    root.append(_devices(spec, resolve_disk, console_listen))
+    root.append(_devices(spec, resolve_disk, console_listen, seed_path))
     return ET.tostring(root, encoding="unicode")
 
 
@@ -84,7 +87,7 @@ def parse_domain_xml(xml: str, state: DomainState, persistent: bool) -> DomainRe
     devices = root.find("devices")
     elements = [] if devices is None else list(devices)
     disks = [disk_from_element(el, meta.volumes) for el in elements if el.tag == "disk"]
-    nics = [nic_from_element(el) for el in elements if el.tag == "interface"]
+    nics = [nic_from_element(el, meta.ports) for el in elements if el.tag == "interface"]
     return DomainReport(
         uuid=_find(root, "uuid").text or "",
         name=_find(root, "name").text or "",
@@ -117,6 +120,7 @@ def console_info(root: ET.Element) -> ConsoleInfo | None:
 def _metadata(spec: DomainSpec, host_mhz: int) -> Metadata:
     return Metadata(
         volumes={d.device: (d.pool, d.volume) for d in spec.disks},
+        ports={n.mac: (n.network, n.portgroup or "") for n in spec.nics if n.ips},
         cpu_limit_mhz=spec.cpu_limit_mhz,
         cpu_reservation_mhz=spec.cpu_reservation_mhz,
         host_mhz=host_mhz,
@@ -151,13 +155,18 @@ def _os(spec: DomainSpec) -> ET.Element:
 
 
 def _devices(
-    spec: DomainSpec, resolve_disk: Callable[[DiskSpec], str], console_listen: str
+    spec: DomainSpec,
+    resolve_disk: Callable[[DiskSpec], str],
+    console_listen: str,
+    seed_path: str | None,
 ) -> ET.Element:
     devices = ET.Element("devices")
     if any(d.bus == "scsi" for d in spec.disks):
         # Without it libvirt picks an emulated LSI controller.
         ET.SubElement(devices, "controller", type="scsi", index="0", model="virtio-scsi")
     devices.extend(disk_element(d, resolve_disk(d)) for d in spec.disks)
+    if spec.seed is not None and seed_path is not None:
+        devices.append(seed_element(seed_path))
     devices.extend(nic_element(n) for n in spec.nics)
     devices.extend(hostdev_element(a) for a in spec.hostdevs)
     if spec.console is not None:

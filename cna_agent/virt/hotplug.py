@@ -116,13 +116,23 @@ def record_volume(dom: libvirt.virDomain, device: str, pool: str, volume: str) -
     """Remember which pool/volume backs a disk device, in the domain's metadata."""
     # Entries of detached devices stay: harmless (reports list real disks only) and
     # overwritten when the device name is reused.
+    _update_metadata(dom, lambda meta: meta.volumes.__setitem__(device, (pool, volume)))
+
+
+def _update_metadata(dom: libvirt.virDomain, change: Callable[[Metadata], None]) -> None:
+    """Apply ``change`` to the domain's metadata, live and persistent alike."""
     flags = 0
     for scope in scopes(dom):
         flags |= scope
     meta = Metadata.from_domain(domain_xml(dom, scopes(dom)[0]))
-    meta.volumes[device] = (pool, volume)
+    change(meta)
     xml = ET.tostring(meta.element(ns=None), encoding="unicode")
     dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, NS_PREFIX, NS, flags)
+
+
+def record_port(dom: libvirt.virDomain, mac: str, network: str, portgroup: str) -> None:
+    """Remember the network and port group of a filtered NIC, in the domain's metadata."""
+    _update_metadata(dom, lambda meta: meta.ports.__setitem__(mac, (network, portgroup)))
 
 
 def find_one(tag: str, key: Callable[[ET.Element], object], value: object) -> Finder:

@@ -34,9 +34,16 @@ VIRTUALPORT = "openvswitch"
 
 
 def portgroup_element(group: PortGroupSpec) -> ET.Element:
-    """A ``<portgroup>``, with a VLAN tag unless the group is untagged (VLAN 0)."""
+    """A ``<portgroup>``: a VLAN tag unless untagged (VLAN 0), or a trunk of tags whose
+    native (untagged) VLAN is ``vlan_id`` when not 0."""
     element = ET.Element("portgroup", name=group.name)
-    if group.vlan_id > 0:
+    if group.trunk:
+        vlan = ET.SubElement(element, "vlan", trunk="yes")
+        if group.vlan_id > 0:
+            ET.SubElement(vlan, "tag", id=str(group.vlan_id), nativeMode="untagged")
+        for tag in group.trunk:
+            ET.SubElement(vlan, "tag", id=str(tag))
+    elif group.vlan_id > 0:
         ET.SubElement(ET.SubElement(element, "vlan"), "tag", id=str(group.vlan_id))
     return element
 
@@ -70,9 +77,15 @@ def parse_network(xml: str, *, active: bool) -> NetworkReport | None:
 
 
 def _parse_portgroup(element: ET.Element) -> PortGroupSpec:
+    vlan = element.find("vlan")
+    if vlan is not None and vlan.get("trunk") == "yes":
+        tags = vlan.findall("tag")
+        native = next((int(t.get("id", "0")) for t in tags if t.get("nativeMode")), 0)
+        trunk = sorted(int(t.get("id", "0")) for t in tags if not t.get("nativeMode"))
+        return PortGroupSpec(name=element.get("name", ""), vlan_id=native, trunk=trunk)
     tag = element.find("vlan/tag")
-    vlan = int(tag.get("id", "0")) if tag is not None else 0
-    return PortGroupSpec(name=element.get("name", ""), vlan_id=vlan)
+    vlan_id = int(tag.get("id", "0")) if tag is not None else 0
+    return PortGroupSpec(name=element.get("name", ""), vlan_id=vlan_id)
 
 
 def _check_unique(groups: list[PortGroupSpec]) -> None:

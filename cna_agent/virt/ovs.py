@@ -72,6 +72,35 @@ class Vsctl:
         else:
             self.run(["set", "port", port, f"tag={tag}"])
 
+    def add_port(
+        self, bridge: str, port: str, *, tag: int, trunk: Sequence[int] = (), mac: str = ""
+    ) -> None:
+        """Put ``port`` on ``bridge`` as an access port of VLAN ``tag`` (0 = untagged), or as
+        a trunk of ``trunk`` with ``tag`` as its native untagged VLAN; idempotent."""
+        args = ["--may-exist", "add-port", bridge, port]
+        args += ["--", "clear", "port", port, "tag", "--", "clear", "port", port, "trunks"]
+        settings: list[str] = []
+        if trunk:
+            settings += ["trunks=" + ",".join(map(str, trunk))]
+            settings += ["vlan_mode=native-untagged" if tag else "vlan_mode=trunk"]
+        else:
+            settings += ["vlan_mode=access"]
+        if tag:
+            settings.append(f"tag={tag}")
+        args += ["--", "set", "port", port, *settings]
+        if mac:
+            args += ["--", "set", "interface", port, f"external_ids:attached-mac={mac}"]
+        self.run(args)
+
+    def del_port(self, port: str) -> None:
+        """Remove ``port`` from whatever bridge has it; a missing port is fine."""
+        self.run(["--if-exists", "del-port", port])
+
+    def port_trunks(self, port: str) -> list[int]:
+        """The VLANs a trunk port carries ([] for an access port)."""
+        out = self.run(["get", "port", port, "trunks"]).strip().strip("[]")
+        return [int(v) for v in out.split(",") if v.strip()]
+
     def run(self, args: Sequence[str]) -> str:
         """Run one ``ovs-vsctl`` transaction and return its standard output."""
         # ovs-vsctl reads --timeout=0 as "wait forever", so never go below one second;
