@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Self
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from vrm.models import IpPool, IpRange
 from vrm.network import ipam
@@ -38,6 +38,20 @@ InterfaceName = Annotated[
 ]
 Mtu = Annotated[int, Field(ge=576, le=9216, description="Bytes")]
 VlanId = Annotated[int, Field(ge=0, le=4094, description="0 = untagged")]
+TrunkVlans = Annotated[
+    list[Annotated[int, Field(ge=1, le=4094)]],
+    Field(max_length=4094, description="VLANs carried tagged (a trunk); [] = access port"),
+    AfterValidator(lambda v: sorted(set(v))),
+]
+
+
+def check_native_vlan(vlan_id: int, trunk: list[int]) -> None:
+    if vlan_id and vlan_id in trunk:
+        raise ValueError(
+            "vlan_id is the trunk's native (untagged) VLAN; leave it out of trunk_vlans"
+        )
+
+
 # An IPv4 or IPv6 address, stored in ipaddress's canonical form.
 IpAddress = Annotated[
     str,
@@ -99,12 +113,19 @@ class DvsRead(ReadModel):
 
 
 class PortGroupCreate(CreateModel):
-    """A new port group on a DVS."""
+    """A new port group on a DVS: an access VLAN, or a trunk (``trunk_vlans``) whose native
+    untagged VLAN is ``vlan_id`` (0 = none)."""
 
     dvs_id: uuid.UUID
     name: Name
     description: Description = ""
     vlan_id: VlanId = 0
+    trunk_vlans: TrunkVlans = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _native_not_tagged(self) -> Self:
+        check_native_vlan(self.vlan_id, self.trunk_vlans)
+        return self
 
 
 class PortGroupUpdate(UpdateModel):
@@ -113,6 +134,7 @@ class PortGroupUpdate(UpdateModel):
     name: Name | None = None
     description: Description | None = None
     vlan_id: VlanId | None = None
+    trunk_vlans: TrunkVlans | None = None
 
 
 class PortGroupRead(ReadModel):
@@ -123,6 +145,7 @@ class PortGroupRead(ReadModel):
     name: str
     description: str
     vlan_id: int
+    trunk_vlans: list[int]
     created_at: datetime
     updated_at: datetime
 

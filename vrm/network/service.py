@@ -20,7 +20,13 @@ from vrm.network.repository import (
     PortGroupRepository,
     VmNicRepository,
 )
-from vrm.network.schemas import DvsCreate, DvsUpdate, PortGroupCreate, PortGroupUpdate
+from vrm.network.schemas import (
+    DvsCreate,
+    DvsUpdate,
+    PortGroupCreate,
+    PortGroupUpdate,
+    check_native_vlan,
+)
 from vrm.sites.repository import DEFAULT_SITE_ID, SiteRepository
 
 DVS = "dvs"
@@ -178,6 +184,10 @@ def update_port_group(
             repo, _port_group_name_taken(data.name), dvs_id=port_group.dvs_id, name=data.name
         )
     changes = apply_update(port_group, data)
+    try:
+        check_native_vlan(port_group.vlan_id, list(port_group.trunk_vlans))
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), code="vlan_in_trunk") from exc
     repo.flush(conflict=_port_group_name_taken(port_group.name))
     record(
         session,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from cna_agent.protocol import SEED_DEVICE
 from vrm.crud import get_ref_or_422
 from vrm.errors import Conflict, ValidationFailed
 from vrm.models import Host, Vm, VmDisk, VmNic, Volume
@@ -74,10 +75,11 @@ def place(session: Session, data: VmCreate, checked: Plan) -> Placement:
 
 
 def next_device(bus: DiskBus, taken: set[str]) -> str:
-    """The first free device name of a bus (vda, vdb, ...; sda ...; hda ...)."""
+    """The first free device name of a bus (vda, vdb, ...; sda ...; hda ...), never the
+    cloud-init seed's CD-ROM."""
     prefix = _DEVICE_PREFIX[bus]
     for letter in string.ascii_lowercase:
-        if prefix + letter not in taken:
+        if prefix + letter not in taken and prefix + letter != SEED_DEVICE:
             return prefix + letter
     raise Conflict("no free device name left on this bus", code="too_many_disks")
 

@@ -19,6 +19,7 @@ from cna_agent.protocol import (
 )
 from vrm.errors import Conflict, NotFound
 from vrm.models import Dvs, HostDatastore, PortGroup, Vm, VmDisk, VmNic, Volume
+from vrm.network.cloudinit import seed_spec
 from vrm.network.repository import PortGroupRepository
 
 T = TypeVar("T")
@@ -36,8 +37,9 @@ def domain_name(vm: Vm) -> str:
 
 
 def portgroup_name(group: PortGroup) -> str:
-    """The node-side name of a port group (VRM names may hold spaces)."""
-    return f"pg{group.vlan_id}-{group.id.hex[:8]}"
+    """The node-side name of a port group (VRM names may hold spaces; it keeps its name
+    when its VLAN changes)."""
+    return f"pg-{group.id.hex[:12]}"
 
 
 def pool_of(session: Session, host_id: uuid.UUID, volume: Volume) -> str:
@@ -59,7 +61,10 @@ def network_spec(session: Session, dvs: Dvs) -> NetworkSpec:
         bridge=dvs.bridge,
         uplink=dvs.uplink,
         mtu=dvs.mtu,
-        port_groups=[PortGroupSpec(name=portgroup_name(g), vlan_id=g.vlan_id) for g in groups],
+        port_groups=[
+            PortGroupSpec(name=portgroup_name(g), vlan_id=g.vlan_id, trunk=list(g.trunk_vlans))
+            for g in groups
+        ],
     )
 
 
@@ -81,7 +86,11 @@ def nic_spec(session: Session, nic: VmNic) -> NicSpec:
     group = _get(session, PortGroup, nic.port_group_id, "port group")
     dvs = _get(session, Dvs, group.dvs_id, "dvs")
     return NicSpec(
-        mac=nic.mac, network=dvs.bridge, portgroup=portgroup_name(group), model=nic.model.value
+        mac=nic.mac,
+        network=dvs.bridge,
+        portgroup=portgroup_name(group),
+        model=nic.model.value,
+        ips=nic.ips,
     )
 
 
@@ -103,6 +112,7 @@ def domain_spec(session: Session, vm: Vm) -> DomainSpec:
         nics=[nic_spec(session, n) for n in sorted(vm.nics, key=lambda n: n.slot)],
         boot=[BootDevice(b) for b in vm.boot_order],
         console=ConsoleSpec(password=vm.console_password) if vm.console_password else None,
+        seed=seed_spec(session, vm),
     )
 
 
