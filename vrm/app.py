@@ -23,6 +23,7 @@ from vrm.db import make_engine, make_session_factory
 from vrm.errors import VrmError
 from vrm.health import router as health_router
 from vrm.jobs import JobRunner
+from vrm.network import flows as _network_flows  # noqa: F401  (registers the network flow)
 from vrm.paths import STATIC_DIR
 from vrm.tasks.worker import TaskWorker
 from vrm.vms import flows as _vm_flows  # noqa: F401  (registers the VM flows)

@@ -5,8 +5,9 @@ type='openvswitch'/>``; libvirt then plugs each NIC into the OVS bridge with its
 group's VLAN tag. Ensuring a network again with other port groups edits them in place
 with ``virNetworkUpdate`` (live and persistent) rather than destroy/define/start: the
 network never goes down, so running domains keep their ports and traffic. A changed
-VLAN applies to NICs plugged from then on; libvirt does not retag ports already in use,
-so whoever changes a port group's VLAN retags those ports with ``Vsctl.set_port_tag``.
+VLAN applies to NICs plugged from then on and libvirt does not retag ports already in
+use, so ``ensure`` retags the OVS ports of running NICs on a changed port group itself
+(direct ``vnetN`` ports and the OVS end of filtered NICs, see ``plug``).
 The MTU is set on the OVS bridge and uplink only (libvirt refuses ``<mtu>`` in bridge
 mode); libvirt gives each tap the MTU of the bridge it joins.
 """
@@ -23,7 +24,9 @@ import libvirt
 from cna_agent.errors import AlreadyExists, InvalidSpec, NotFound, StateConflict, Unsupported
 from cna_agent.protocol import NetworkReport, NetworkSpec, PortGroupSpec
 from cna_agent.virt.connection import Hypervisor, translate
+from cna_agent.virt.devxml import Metadata, nic_mac
 from cna_agent.virt.ovs import Vsctl
+from cna_agent.virt.plug import PlugNames
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +120,8 @@ class Networks:
                     net = self.hv.conn.networkDefineXML(xml)
                     log.info("defined network %s on bridge %s", spec.name, spec.bridge)
                 else:
-                    self._sync(net, spec)
+                    changed = self._sync(net, spec)
+                    self._retag(spec.name, changed)
                 if not net.isActive():
                     net.create()
                 if not net.autostart():
@@ -171,7 +175,24 @@ class Networks:
             raise NotFound(f"network {net.name()} is not an OVS network", code="network_not_found")
         return report
 
-    def _sync(self, net: Any, spec: NetworkSpec) -> None:
+    def _retag(self, network: str, groups: list[PortGroupSpec]) -> None:
+        """Give the ports of running NICs on ``groups`` their new VLAN (libvirt does not)."""
+        if not groups:
+            return
+        wanted = {g.name: g for g in groups}
+        flags = libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE
+        for dom in self.hv.conn.listAllDomains(flags):
+            root = ET.fromstring(str(dom.XMLDesc(0)))
+            ports = Metadata.from_domain(root).ports
+            for iface in root.findall("devices/interface"):
+                found = _port_on(iface, network, ports)
+                if found is not None and found[1] in wanted:
+                    group = wanted[found[1]]
+                    self.ovs.set_port_vlan(found[0], tag=group.vlan_id, trunk=group.trunk)
+                    log.info("port %s retagged to VLAN %d", found[0], group.vlan_id)
+
+    def _sync(self, net: Any, spec: NetworkSpec) -> list[PortGroupSpec]:
+        """Edit the network's port groups to the spec's; the groups whose VLAN changed."""
         report = _maybe_report(net)
         if report is None or report.bridge != spec.bridge:
             raise AlreadyExists(
@@ -181,13 +202,31 @@ class Networks:
             )
         current = {g.name: g for g in report.port_groups}
         wanted = {g.name: g for g in spec.port_groups}
+        changed = []
         for group in spec.port_groups:
             if group.name not in current:
                 _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, group)
             elif current[group.name] != group:
                 _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_MODIFY, group)
+                changed.append(group)
         for name in current.keys() - wanted.keys():
             _update(net, libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE, current[name])
+        return changed
+
+
+def _port_on(
+    iface: ET.Element, network: str, ports: dict[str, tuple[str, str]]
+) -> tuple[str, str] | None:
+    """(OVS port, port group) of a live ``<interface>`` on ``network``, else None."""
+    source, target = iface.find("source"), iface.find("target")
+    if iface.get("type") == "network" and source is not None and target is not None:
+        dev = target.get("dev")
+        on_network = dev is not None and source.get("network") == network
+        return (dev, source.get("portgroup", "")) if on_network and dev else None
+    mac = nic_mac(iface)
+    if iface.get("type") == "bridge" and mac in ports and ports[mac][0] == network:
+        return PlugNames.of(mac).ovs_port, ports[mac][1]
+    return None
 
 
 def _maybe_report(net: Any) -> NetworkReport | None:

@@ -63,34 +63,32 @@ class Vsctl:
         # An unset optional column prints as an empty set.
         return None if out in ("", "[]") else int(out)
 
-    def set_port_tag(self, port: str, tag: int) -> None:
-        """Retag a port live (0 = untagged)."""
-        if not 0 <= tag <= MAX_VLAN:
-            raise InvalidSpec(f"VLAN tag {tag} is out of 0-{MAX_VLAN}", code="invalid_vlan")
-        if tag == 0:
-            self.run(["clear", "port", port, "tag"])
-        else:
-            self.run(["set", "port", port, f"tag={tag}"])
-
     def add_port(
         self, bridge: str, port: str, *, tag: int, trunk: Sequence[int] = (), mac: str = ""
     ) -> None:
-        """Put ``port`` on ``bridge`` as an access port of VLAN ``tag`` (0 = untagged), or as
-        a trunk of ``trunk`` with ``tag`` as its native untagged VLAN; idempotent."""
-        args = ["--may-exist", "add-port", bridge, port]
-        args += ["--", "clear", "port", port, "tag", "--", "clear", "port", port, "trunks"]
-        settings: list[str] = []
-        if trunk:
-            settings += ["trunks=" + ",".join(map(str, trunk))]
-            settings += ["vlan_mode=native-untagged" if tag else "vlan_mode=trunk"]
-        else:
-            settings += ["vlan_mode=access"]
-        if tag:
-            settings.append(f"tag={tag}")
-        args += ["--", "set", "port", port, *settings]
+        """Put ``port`` on ``bridge`` with its VLAN (see ``set_port_vlan``); idempotent."""
+        args = ["--may-exist", "add-port", bridge, port, "--", *self._vlan_args(port, tag, trunk)]
         if mac:
             args += ["--", "set", "interface", port, f"external_ids:attached-mac={mac}"]
         self.run(args)
+
+    def set_port_vlan(self, port: str, *, tag: int, trunk: Sequence[int] = ()) -> None:
+        """Make ``port`` an access port of VLAN ``tag`` (0 = untagged), or a trunk of
+        ``trunk`` whose native untagged VLAN is ``tag`` (0 = none), live."""
+        self.run(self._vlan_args(port, tag, trunk))
+
+    @staticmethod
+    def _vlan_args(port: str, tag: int, trunk: Sequence[int]) -> list[str]:
+        if not 0 <= tag <= MAX_VLAN:
+            raise InvalidSpec(f"VLAN tag {tag} is out of 0-{MAX_VLAN}", code="invalid_vlan")
+        args = ["clear", "port", port, "tag", "--", "clear", "port", port, "trunks"]
+        settings = ["vlan_mode=access"]
+        if trunk:
+            mode = "native-untagged" if tag else "trunk"
+            settings = ["trunks=" + ",".join(map(str, trunk)), f"vlan_mode={mode}"]
+        if tag:
+            settings.append(f"tag={tag}")
+        return [*args, "--", "set", "port", port, *settings]
 
     def del_port(self, port: str) -> None:
         """Remove ``port`` from whatever bridge has it; a missing port is fine."""

@@ -200,6 +200,10 @@ class AgentClient:
         """Create or update a DVS network with its port groups."""
         return self._call("PUT", f"/v1/networks/{spec.name}", NetworkReport, spec)
 
+    def delete_network(self, name: str) -> None:
+        """Delete a DVS network and its bridge (refused while NICs use it); idempotent."""
+        self._send("DELETE", f"/v1/networks/{name}")
+
     # -- operations ------------------------------------------------------------------
 
     def operation(self, op_id: uuid.UUID) -> Operation:

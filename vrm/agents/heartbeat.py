@@ -18,6 +18,7 @@ from vrm.hosts.repository import HostRepository
 from vrm.models import Host, Vm
 from vrm.models.base import utcnow
 from vrm.models.enums import HostState, Severity, VmState
+from vrm.network.push import sync_host
 from vrm.storage.repository import DatastoreRepository, HostDatastoreRepository
 from vrm.vms.repository import VmRepository
 
@@ -77,6 +78,8 @@ def _recover(session: Session, host: Host) -> None:
             target_type="host",
             target_id=host.id,
         )
+        # The DVSs of its site, as they are now (a host may miss changes while away).
+        sync_host(session, host.id, user_id=None)
 
 
 def _update_pools(session: Session, host: Host, pools: Sequence[PoolReport]) -> None:

@@ -14,6 +14,7 @@ from vrm.crud import apply_update, ensure_unique, get_or_404, get_ref_or_422
 from vrm.errors import Conflict, ServiceUnavailable, ValidationFailed
 from vrm.listing import ListParams
 from vrm.models import Dvs, PortGroup
+from vrm.network.push import push_site
 from vrm.network.repository import (
     DvsRepository,
     IpPoolRepository,
@@ -69,6 +70,7 @@ def create_dvs(session: Session, *, actor: Principal, data: DvsCreate) -> Dvs:
     dvs = Dvs(**data.model_dump(exclude={"site_id", "bridge"}), site_id=site.id, bridge=bridge)
     repo.add(dvs, conflict=f"a DVS named {data.name!r} or with bridge {bridge!r} exists")
     record(session, actor=actor, action="dvs.create", target_type=DVS, target_id=dvs.id)
+    push_site(session, dvs.site_id, user_id=actor.user_id)
     return dvs
 
 
@@ -92,6 +94,7 @@ def update_dvs(session: Session, *, actor: Principal, dvs_id: uuid.UUID, data: D
         target_id=dvs.id,
         details=changes,
     )
+    push_site(session, dvs.site_id, user_id=actor.user_id)
     return dvs
 
 
@@ -106,8 +109,10 @@ def delete_dvs(session: Session, *, actor: Principal, dvs_id: uuid.UUID) -> None
             code="dvs_in_use",
             details={"port_groups": port_groups},
         )
+    site_id, bridge = dvs.site_id, dvs.bridge
     repo.delete(dvs, conflict=f"DVS {dvs.name!r} is still in use")
     record(session, actor=actor, action="dvs.delete", target_type=DVS, target_id=dvs_id)
+    push_site(session, site_id, user_id=actor.user_id, remove=[bridge])
 
 
 def _free_bridge_name(repo: DvsRepository) -> str:
@@ -170,6 +175,7 @@ def create_port_group(session: Session, *, actor: Principal, data: PortGroupCrea
         target_type=PORT_GROUP,
         target_id=port_group.id,
     )
+    push_site(session, dvs.site_id, user_id=actor.user_id)
     return port_group
 
 
@@ -197,6 +203,7 @@ def update_port_group(
         target_id=port_group.id,
         details=changes,
     )
+    _push_dvs(session, port_group.dvs_id, actor)
     return port_group
 
 
@@ -221,3 +228,10 @@ def delete_port_group(session: Session, *, actor: Principal, port_group_id: uuid
         target_type=PORT_GROUP,
         target_id=port_group_id,
     )
+    _push_dvs(session, port_group.dvs_id, actor)
+
+
+def _push_dvs(session: Session, dvs_id: uuid.UUID, actor: Principal) -> None:
+    """Queue the network sync of every host of the DVS's site."""
+    dvs = get_or_404(DvsRepository(session), dvs_id, DVS)
+    push_site(session, dvs.site_id, user_id=actor.user_id)

@@ -162,7 +162,7 @@ def test_running_guest_port_gets_its_vlan(qemu_hv: Hypervisor) -> None:
         assert networks.ovs.port_tag(tagged) == 100
         assert networks.port_vlan(untagged) == 0
 
-        networks.ovs.set_port_tag(tagged, 200)
+        networks.ovs.set_port_vlan(tagged, tag=200)
         assert networks.port_vlan(tagged) == 200
         with pytest.raises(StateConflict) as caught:
             networks.delete(spec.name)

@@ -85,7 +85,7 @@ def test_ensure_bridge_is_one_transaction(tmp_path: Path) -> None:
 def test_vlan_tag_out_of_range_is_refused_before_running(tmp_path: Path) -> None:
     vsctl = Vsctl(binary=str(tmp_path / "never-run"))
     with pytest.raises(InvalidSpec) as caught:
-        vsctl.set_port_tag("vnet0", 4095)
+        vsctl.set_port_vlan("vnet0", tag=4095)
     assert caught.value.code == "invalid_vlan"
 
 
@@ -106,9 +106,9 @@ def test_bridge_life_cycle_on_real_ovs(bridge: str, veth: str) -> None:
     assert vsctl.ports(bridge) == [veth]
     assert vsctl.run(["get", "bridge", bridge, "datapath_type"]).strip() == "netdev"
     assert vsctl.port_tag(veth) is None
-    vsctl.set_port_tag(veth, 300)
+    vsctl.set_port_vlan(veth, tag=300)
     assert vsctl.port_tag(veth) == 300
-    vsctl.set_port_tag(veth, 0)
+    vsctl.set_port_vlan(veth, tag=0)
     assert vsctl.port_tag(veth) is None
 
     vsctl.delete_bridge(bridge)
