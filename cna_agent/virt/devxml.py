@@ -143,7 +143,7 @@ def nic_from_element(el: ET.Element, ports: dict[str, tuple[str, str]]) -> NicSp
     mac = nic_mac(el)
     if source is None or mac is None:
         return None
-    if el.get("type") == "network":
+    if source.get("network") is not None:  # live XML says type='bridge', keeps the network
         network, portgroup = source.get("network"), source.get("portgroup")
     elif el.get("type") == "bridge" and mac in ports:
         network, portgroup = ports[mac]

@@ -217,14 +217,17 @@ class Networks:
 def _port_on(
     iface: ET.Element, network: str, ports: dict[str, tuple[str, str]]
 ) -> tuple[str, str] | None:
-    """(OVS port, port group) of a live ``<interface>`` on ``network``, else None."""
-    source, target = iface.find("source"), iface.find("target")
-    if iface.get("type") == "network" and source is not None and target is not None:
-        dev = target.get("dev")
+    """(OVS port, port group) of a live ``<interface>`` on ``network``, else None.
+
+    A running domain's NIC on a network shows as ``type='bridge'`` with the network still
+    named in its ``<source>``; a filtered NIC's source names only its own Linux bridge.
+    """
+    source, target, mac = iface.find("source"), iface.find("target"), nic_mac(iface)
+    if source is not None and source.get("network") is not None:
+        dev = target.get("dev") if target is not None else None
         on_network = dev is not None and source.get("network") == network
         return (dev, source.get("portgroup", "")) if on_network and dev else None
-    mac = nic_mac(iface)
-    if iface.get("type") == "bridge" and mac in ports and ports[mac][0] == network:
+    if mac in ports and ports[mac][0] == network:
         return PlugNames.of(mac).ovs_port, ports[mac][1]
     return None
 

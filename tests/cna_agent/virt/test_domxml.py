@@ -8,15 +8,22 @@ from typing import Any
 import pytest
 
 from cna_agent.protocol import (
+    SEED_DEVICE,
     BootDevice,
     ConsoleSpec,
     DirectBoot,
     DomainSpec,
     DomainState,
     PciAddress,
+    SeedSpec,
 )
 from cna_agent.virt.devxml import NS, Metadata
-from cna_agent.virt.domxml import CFS_PERIOD_US, cpu_quota_us, parse_domain_xml
+from cna_agent.virt.domxml import (
+    CFS_PERIOD_US,
+    build_domain_xml,
+    cpu_quota_us,
+    parse_domain_xml,
+)
 from tests.cna_agent.virt.domain_factories import (
     HOST_MHZ,
     build_tree,
@@ -45,6 +52,13 @@ SPECS: dict[str, dict[str, Any]] = {
     "direct boot": {"direct_boot": DirectBoot(kernel="/boot/vmlinuz", initrd="/boot/initrd")},
     "qos": {"cpu_shares": 4096, "cpu_limit_mhz": 1500, "cpu_reservation_mhz": 500},
     "console": {"console": ConsoleSpec(password="s3cret")},
+    "filtered nics": {
+        "nics": [
+            nic(portgroup="ovrmtest-pg", ips=["10.0.0.5"]),
+            nic("52:54:00:aa:00:02", portgroup="ovrmtest-pg2", ips=["10.1.0.5", "2001:db8::5"]),
+            nic("52:54:00:aa:00:03"),
+        ]
+    },
 }
 
 
@@ -249,3 +263,53 @@ def test_foreign_domain_reports_what_it_can() -> None:
 def test_spec_validation_still_applies() -> None:
     with pytest.raises(ValueError, match="max_vcpus"):
         DomainSpec.model_validate({**domain_spec().model_dump(), "vcpus": 3})
+
+
+def test_a_nic_with_addresses_is_bridged_and_filtered() -> None:
+    spec = domain_spec(
+        nics=[
+            nic(portgroup="ovrmtest-pg", ips=["10.0.0.5"]),
+            nic("52:54:00:aa:00:02", portgroup="ovrmtest-pg", ips=["10.0.0.6", "2001:db8::6"]),
+        ]
+    )
+    root = build_tree(spec)
+    first, second = root.findall("devices/interface")
+    assert first.get("type") == "bridge"
+    assert first.find("source[@bridge='ovb5400aa0001']") is not None
+    ref = first.find("filterref[@filter='clean-traffic']")
+    assert ref is not None
+    assert [(p.get("name"), p.get("value")) for p in ref] == [("IP", "10.0.0.5")]
+    dual = second.find("filterref[@filter='openvrm-clean-traffic']")
+    assert dual is not None
+    assert [(p.get("name"), p.get("value")) for p in dual] == [
+        ("IP", "10.0.0.6"),
+        ("IPV6", "2001:db8::6"),
+    ]
+    meta = Metadata.from_domain(root)
+    assert meta.ports == {
+        "52:54:00:aa:00:01": ("ovrmtest-net", "ovrmtest-pg"),
+        "52:54:00:aa:00:02": ("ovrmtest-net", "ovrmtest-pg"),
+    }
+
+
+def test_a_seed_is_an_ide_cdrom_of_its_own() -> None:
+    seed = SeedSpec(meta_data="{}")
+    xml = build_domain_xml(
+        domain_spec(seed=seed),
+        domain_type="test",
+        resolve_disk=fake_path,
+        console_listen="127.0.0.1",
+        host_mhz=HOST_MHZ,
+        seed_path="/var/lib/ovrmtest/seed.iso",
+    )
+    root = ET.fromstring(xml)
+    cdrom = root.find(f"devices/disk[@device='cdrom']/target[@dev='{SEED_DEVICE}']/..")
+    assert cdrom is not None
+    assert cdrom.find("source[@file='/var/lib/ovrmtest/seed.iso']") is not None
+    assert cdrom.find("target[@bus='ide']") is not None
+    assert cdrom.find("readonly") is not None
+    # Not one of the VM's disks in reports.
+    report = parse_domain_xml(xml, DomainState.SHUTOFF, persistent=True)
+    assert [d.device for d in report.disks] == ["vda"]
+    with pytest.raises(ValueError, match="seed"):
+        domain_spec(seed=seed, disks=[disk(SEED_DEVICE, bus="ide")])

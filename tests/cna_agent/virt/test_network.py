@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from cna_agent.errors import AlreadyExists, InvalidSpec, NotFound, StateConflict
 from cna_agent.protocol import NetworkSpec, PortGroupSpec
 from cna_agent.virt.connection import Hypervisor
-from cna_agent.virt.network import Networks, network_xml
+from cna_agent.virt.network import Networks, network_xml, parse_network
 from cna_agent.virt.ovs import Vsctl
 
 GROUPS = [
@@ -54,6 +54,25 @@ def test_network_xml() -> None:
     assert groups["v0"].find("vlan") is None
     assert groups["v100"].find("vlan/tag").get("id") == "100"  # type: ignore[union-attr]
     assert groups["v200"].find("vlan/tag").get("id") == "200"  # type: ignore[union-attr]
+
+
+def test_trunk_port_groups_round_trip() -> None:
+    trunks = [
+        PortGroupSpec(name="t", vlan_id=0, trunk=[30, 10]),
+        PortGroupSpec(name="n", vlan_id=5, trunk=[10]),
+    ]
+    xml = network_xml(NetworkSpec(name="dvs1", bridge="br1", port_groups=trunks))
+    groups = {g.get("name"): g for g in ET.fromstring(xml).findall("portgroup")}
+    assert groups["t"].find("vlan").get("trunk") == "yes"  # type: ignore[union-attr]
+    assert [t.get("id") for t in groups["t"].iterfind("vlan/tag")] == ["10", "30"]
+    native = groups["n"].find("vlan/tag[@nativeMode='untagged']")
+    assert native is not None
+    assert native.get("id") == "5"
+    report = parse_network(xml, active=True)
+    assert report is not None
+    assert report.port_groups == sorted(trunks, key=lambda g: g.name)
+    with pytest.raises(ValidationError, match="native"):
+        PortGroupSpec(name="x", vlan_id=10, trunk=[10])
 
 
 def test_duplicate_port_groups_are_refused() -> None:
@@ -162,8 +181,19 @@ def test_running_guest_port_gets_its_vlan(qemu_hv: Hypervisor) -> None:
         assert networks.ovs.port_tag(tagged) == 100
         assert networks.port_vlan(untagged) == 0
 
-        networks.ovs.set_port_vlan(tagged, tag=200)
+        # A changed port group retags the ports already in use (libvirt alone does not).
+        retagged = [
+            PortGroupSpec(name="v0", vlan_id=5, trunk=[10, 20]),
+            PortGroupSpec(name="v100", vlan_id=200),
+            GROUPS[2],
+        ]
+        networks.ensure(spec.model_copy(update={"port_groups": retagged}))
         assert networks.port_vlan(tagged) == 200
+        assert networks.ovs.port_trunks(untagged) == [10, 20]
+        assert networks.port_vlan(untagged) == 5
+        assert networks.ovs.run(["get", "port", untagged, "vlan_mode"]).strip() == (
+            "native-untagged"
+        )
         with pytest.raises(StateConflict) as caught:
             networks.delete(spec.name)
         assert caught.value.code == "network_in_use"
