@@ -19,6 +19,9 @@ import pytest
 from cna_agent.virt.connection import Hypervisor
 
 PREFIX = "ovrmtest-"
+# MACs of test NICs that get filtered plumbing (named ovb/ovv/ovo + the MAC's last octets).
+TEST_MAC_PREFIX = "0a:7e:57"
+_PLUMBING = tuple(kind + TEST_MAC_PREFIX.replace(":", "")[2:] for kind in ("ovb", "ovv"))
 
 
 @pytest.fixture
@@ -81,3 +84,10 @@ def _cleanup(conn: libvirt.virConnect) -> None:
     for bridge in bridges:
         if bridge.startswith("ovt"):
             subprocess.run(["ovs-vsctl", "--if-exists", "del-br", bridge], check=False)
+    links = subprocess.run(
+        ["ip", "-o", "link", "show"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    for line in links:
+        name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+        if name.startswith(_PLUMBING):
+            subprocess.run(["ip", "link", "del", name], check=False)

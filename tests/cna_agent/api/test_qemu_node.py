@@ -24,9 +24,11 @@ from fastapi.testclient import TestClient
 from cna_agent.api.app import create_app
 from cna_agent.config import Settings
 from cna_agent.node import Node
+from cna_agent.seed import read_seed
 from cna_agent.state import Identity, hash_credential
 from cna_agent.virt.connection import Hypervisor
-from tests.cna_agent.conftest import PREFIX
+from cna_agent.virt.plug import PlugNames
+from tests.cna_agent.conftest import PREFIX, TEST_MAC_PREFIX
 from tests.helpers import error_of
 
 CREDENTIAL = "cnav_qemu-node-test"
@@ -46,7 +48,7 @@ def pool_dir() -> Iterator[Path]:
 def api(tmp_path: Path, pool_dir: Path, qemu_hv: Hypervisor) -> Iterator[TestClient]:
     settings = Settings(
         libvirt_uri="qemu:///system",
-        state_dir=tmp_path,
+        state_dir=pool_dir / "state",
         pool_dir=pool_dir,
         default_pool=f"{PREFIX}pool-{pool_dir.name[-8:]}",
     )
@@ -180,3 +182,84 @@ def test_guest_life_on_real_libvirt(api: TestClient, pool_dir: Path) -> None:
     ok(api.delete(f"/v1/pools/{pool}/volumes/copy"), 204)
     ok(api.delete(f"/v1/pools/{pool}"), 204)
     assert api.get(f"/v1/pools/{pool}").status_code == 404
+
+
+def ip_link(name: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "-o", "link", "show", "dev", name], capture_output=True, text=True)
+
+
+def test_filtered_nics_and_seed_on_real_libvirt(api: TestClient, pool_dir: Path) -> None:
+    """A NIC with addresses: Linux bridge + veth into OVS with its VLAN, clean-traffic
+    bound to its IPs in libvirt; a cloud-init seed CD-ROM; all gone with the domain."""
+    pool = f"{PREFIX}pool-{pool_dir.name[-8:]}"
+    ok(api.put(f"/v1/pools/{pool}", json={"name": pool, "path": str(pool_dir)}))
+    ok(api.put(f"/v1/pools/{pool}/volumes/root", json={"name": "root", "capacity_mib": 64}))
+    dvs, bridge = f"{PREFIX}dvs", f"ovt{uuid.uuid4().hex[:8]}"
+    groups = [{"name": "v100", "vlan_id": 100}, {"name": "v200", "vlan_id": 200}]
+    ok(api.put(f"/v1/networks/{dvs}", json={"name": dvs, "bridge": bridge, "port_groups": groups}))
+
+    first, second = f"{TEST_MAC_PREFIX}:00:00:01", f"{TEST_MAC_PREFIX}:00:00:02"
+    vm = str(uuid.uuid4())
+    seed = {"meta_data": json.dumps({"instance-id": vm}), "user_data": "#cloud-config\n{}\n"}
+    spec = {
+        "uuid": vm,
+        "name": f"{PREFIX}filtered",
+        "vcpus": 1,
+        "max_vcpus": 1,
+        "memory_mib": 96,
+        "max_memory_mib": 96,
+        "disks": [{"device": "vda", "pool": pool, "volume": "root"}],
+        "nics": [
+            {"mac": first, "network": dvs, "portgroup": "v100", "ips": ["10.0.0.5"]},
+            {
+                "mac": second,
+                "network": dvs,
+                "portgroup": "v200",
+                "ips": ["10.2.0.5", "2001:db8::5"],
+            },
+        ],
+        "seed": seed,
+    }
+    report = ok(api.put(f"/v1/vms/{vm}", json=spec))
+    assert [n["ips"] for n in report["nics"]] == [["10.0.0.5"], ["10.2.0.5", "2001:db8::5"]]  # type: ignore[index]
+    assert ok(api.post(f"/v1/vms/{vm}/start"))["state"] == "running"
+
+    for mac, tag in ((first, "100"), (second, "200")):
+        names = PlugNames.of(mac)
+        assert ovs_tag(names.ovs_port) == tag
+        assert f"master {names.bridge}" in ip_link(names.veth).stdout
+    interfaces = live_xml(vm).findall("devices/interface")
+    refs = [
+        (i.find("filterref").get("filter"), [p.get("value") for p in i.iter("parameter")])  # type: ignore[union-attr]
+        for i in interfaces
+    ]
+    assert refs == [
+        ("clean-traffic", ["10.0.0.5"]),
+        ("openvrm-clean-traffic", ["10.2.0.5", "2001:db8::5"]),
+    ]
+    bindings = subprocess.run(
+        ["virsh", "-c", "qemu:///system", "nwfilter-binding-list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    taps = [i.find("target").get("dev") for i in interfaces]  # type: ignore[union-attr]
+    for tap in taps:
+        assert any(line.split()[:1] == [tap] for line in bindings.splitlines()), bindings
+    cdrom = live_xml(vm).find("devices/disk[@device='cdrom']/source")
+    assert cdrom is not None
+    files = read_seed(Path(cdrom.get("file", "")).read_bytes())
+    assert files["meta-data"] == seed["meta_data"]
+
+    # Hot-unplug the second NIC (the guest has no OS to acknowledge it: detach the config
+    # copy after a forced stop instead), then delete the domain: no plumbing, no seed.
+    stop = ok(api.post(f"/v1/vms/{vm}/stop", json={"force": True, "timeout_s": 1}), 202)
+    assert wait_op(api, stop)["state"] == "succeeded"
+    ok(api.delete(f"/v1/vms/{vm}/nics/{second}"))
+    assert ip_link(PlugNames.of(second).bridge).returncode != 0
+    assert ip_link(PlugNames.of(first).bridge).returncode == 0
+    ok(api.delete(f"/v1/vms/{vm}", params={"delete_volumes": "true"}), 204)
+    assert ip_link(PlugNames.of(first).bridge).returncode != 0
+    assert ip_link(PlugNames.of(first).veth).returncode != 0
+    assert not Path(cdrom.get("file", "")).exists()
+    ok(api.delete(f"/v1/networks/{dvs}"), 204)
