@@ -12,14 +12,20 @@ import httpx
 import libvirt
 import pytest
 
-from tests.cna_agent.conftest import PREFIX, _cleanup
+from tests.cna_agent.conftest import PREFIX, TEST_MAC_PREFIX, _cleanup
 from tests.e2e.processes import ADMIN_PASSWORD, Process, start_agent, start_vrm, wait_until
 
 
 @pytest.fixture
 def vrm(tmp_path: Path) -> Iterator[Process]:
     """A VRM process with fast liveness settings (fault after 3 s)."""
-    proc = start_vrm(tmp_path, VRM_HOST_FAULT_AFTER="3", VRM_JOBS_INTERVAL_S="0.5")
+    proc = start_vrm(
+        tmp_path,
+        VRM_HOST_FAULT_AFTER="3",
+        VRM_JOBS_INTERVAL_S="0.5",
+        # Filtered NICs' plumbing is named after the MAC; the cleanup knows this prefix.
+        VRM_MAC_PREFIX=TEST_MAC_PREFIX,
+    )
     try:
         yield proc
     finally:
@@ -40,8 +46,11 @@ def admin(vrm: Process) -> Iterator[httpx.Client]:
 def node(tmp_path: Path, vrm: Process, admin: httpx.Client) -> Iterator[dict[str, Any]]:
     """A cluster with one enrolled agent on qemu:///system, and a VLAN port group."""
     pool_dir = Path("/var/tmp") / f"{PREFIX}{uuid.uuid4().hex[:8]}"
-    pool_dir.mkdir(mode=0o755)
-    pool_dir.chmod(0o755)
+    # The agent's state (cloud-init seeds among it) where QEMU, another user, can read.
+    state_dir = pool_dir.with_name(pool_dir.name + "-state")
+    for folder in (pool_dir, state_dir):
+        folder.mkdir(mode=0o755)
+        folder.chmod(0o755)
     cluster = admin.post("/clusters", json={"name": "e2e"}).json()
     token = admin.post("/enrollment-tokens", json={"cluster_id": cluster["id"]}).json()["token"]
     agent = start_agent(
@@ -53,6 +62,7 @@ def node(tmp_path: Path, vrm: Process, admin: httpx.Client) -> Iterator[dict[str
         CNA_POOL_DIR=str(pool_dir),
         CNA_DEFAULT_POOL=f"{PREFIX}pool-{pool_dir.name[-8:]}",
         CNA_HOSTNAME=f"{PREFIX}node",
+        CNA_STATE_DIR=str(state_dir),
     )
     try:
         wait_until(
@@ -82,3 +92,4 @@ def node(tmp_path: Path, vrm: Process, admin: httpx.Client) -> Iterator[dict[str
         finally:
             conn.close()
         shutil.rmtree(pool_dir, ignore_errors=True)
+        shutil.rmtree(state_dir, ignore_errors=True)
