@@ -10,7 +10,7 @@ from uuid import UUID
 
 from cna_agent import __version__
 from cna_agent.config import Settings
-from cna_agent.errors import NotFound
+from cna_agent.errors import NotFound, StateConflict
 from cna_agent.operations import Operations
 from cna_agent.protocol import (
     DiskSpec,
@@ -133,6 +133,22 @@ class Node:
             if self.domains.get(uuid).state in _LIVE:
                 self._plug(nic)
         self.domains.attach_nic(uuid, nic)
+        return self.domains.get(uuid)
+
+    def update_nic(self, uuid: UUID, nic: NicSpec) -> DomainReport:
+        """Change a NIC's bound addresses: its filter follows at once, live too."""
+        current = next((n for n in self.domains.get(uuid).nics if n.mac == nic.mac), None)
+        if current is None:
+            raise NotFound(f"domain {uuid} has no NIC {nic.mac}", code="device_not_found")
+        if bool(current.ips) != bool(nic.ips) and self.domains.get(uuid).state in _LIVE:
+            raise StateConflict(
+                "a running NIC keeps or lacks its address filter; stop the domain to add or "
+                "remove all of its addresses",
+                code="nic_filter_change",
+            )
+        if nic.ips:
+            ensure_filters(self.hv)
+        self.domains.update_nic(uuid, nic)
         return self.domains.get(uuid)
 
     def detach_nic(self, uuid: UUID, mac: str) -> DomainReport:

@@ -99,6 +99,14 @@ def attach_nic(node: NodeDep, uuid: UUID, nic: NicSpec) -> DomainReport:
     return node.attach_nic(uuid, nic)
 
 
+@router.put("/{uuid}/nics/{mac}")
+def update_nic(node: NodeDep, uuid: UUID, mac: str, nic: NicSpec) -> DomainReport:
+    """Change a NIC's bound addresses (its IP-MAC filter), live when running."""
+    if nic.mac != mac.lower():
+        raise InvalidSpec("the path's MAC and the body's differ", code="mac_mismatch")
+    return node.update_nic(uuid, nic)
+
+
 @router.delete("/{uuid}/nics/{mac}")
 def detach_nic(node: NodeDep, uuid: UUID, mac: str) -> DomainReport:
     """Detach a NIC by MAC."""

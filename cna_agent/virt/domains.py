@@ -241,6 +241,17 @@ class Domains:
             if nic.ips:
                 hotplug.record_port(dom, nic.mac, nic.network, nic.portgroup or "")
 
+    def update_nic(self, uuid: UUID, nic: NicSpec) -> None:
+        """Change a NIC's bound addresses in place (live and persistent).
+
+        Only between two address lists that are both non-empty: a NIC gains or loses its
+        filter (and with it its plumbing) by being defined again while the domain is off.
+        """
+        dom = self._dom(uuid)
+        with translate():
+            find = hotplug.find_one("interface", nic_mac, nic.mac)
+            hotplug.update(dom, nic_element(nic), find)
+
     def detach_nic(self, uuid: UUID, mac: str) -> None:
         """Detach the NIC with ``mac``; a missing one is already gone."""
         dom = self._dom(uuid)

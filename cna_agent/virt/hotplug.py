@@ -100,6 +100,18 @@ def attach(dom: libvirt.virDomain, element: ET.Element, find: Finder) -> None:
         dom.attachDeviceFlags(ET.tostring(element, encoding="unicode"), flags)
 
 
+def update(dom: libvirt.virDomain, element: ET.Element, find: Finder) -> None:
+    """Change a device in place (a NIC's filter parameters, say) in every scope that has it;
+    NotFound ``device_not_found`` when none has."""
+    flags = 0
+    for scope in scopes(dom):
+        if find(_devices(dom, scope)) is not None:
+            flags |= scope
+    if not flags:
+        raise NotFound("the domain has no such device", code="device_not_found")
+    dom.updateDeviceFlags(ET.tostring(element, encoding="unicode"), flags)
+
+
 def detach(dom: libvirt.virDomain, find: Finder) -> None:
     """Detach a device from every scope that has it.
 

@@ -156,6 +156,18 @@ def test_two_vlans_addresses_filters_seed_release_and_reuse(
     }
     assert files["user-data"] == "#cloud-config\nruncmd: [true]\n"
 
+    # A new address for the running first NIC: its filter and the seed follow.
+    moved = admin.post(
+        f"/vms/{vm['id']}/actions/set-ips", json={"mac": macs[0], "ips": ["10.10.0.15"]}
+    )
+    assert run(admin, moved)["state"] == "succeeded"
+    live = ET.fromstring(dom.XMLDesc(0))
+    first = live.find("devices/interface/filterref/parameter")
+    assert first is not None
+    assert first.get("value") == "10.10.0.15"
+    seed = json.loads(read_seed(Path(source.get("file", "")).read_bytes())["network-config"])
+    assert seed["ethernets"]["nic0"]["addresses"] == ["10.10.0.15/24"]
+
     # A VLAN change reaches the running NIC's port.
     patched = admin.patch(f"/port-groups/{node['group']}", json={"vlan_id": 101})
     assert patched.status_code == 200, patched.text
@@ -169,6 +181,7 @@ def test_two_vlans_addresses_filters_seed_release_and_reuse(
     assert wait_task(admin, deleted.json()["task"]["id"])["state"] == "succeeded"
     assert admin.get(f"/ip-pools/{pool100['id']}").json()["used"] == 1
     assert admin.get(f"/ip-pools/{pool200['id']}").json()["used"] == 0
+    assert not Path(source.get("file", "")).exists()
     gone = subprocess.run(["ip", "link", "show", "dev", PlugNames.of(macs[0]).bridge], check=False)
     assert gone.returncode != 0
     again = admin.post("/vms", json=vm_body(node, [node["group"], v200["id"]]))

@@ -149,6 +149,10 @@ class AgentClient:
         """Attach a NIC."""
         return self._call("POST", f"/v1/vms/{vm_uuid}/nics", DomainReport, nic)
 
+    def update_nic(self, vm_uuid: uuid.UUID, nic: NicSpec) -> DomainReport:
+        """Change a NIC's bound addresses (its filter), live when running."""
+        return self._call("PUT", f"/v1/vms/{vm_uuid}/nics/{nic.mac}", DomainReport, nic)
+
     def detach_disk(self, vm_uuid: uuid.UUID, device: str) -> DomainReport:
         """Detach a disk by device name; idempotent."""
         return self._call("DELETE", f"/v1/vms/{vm_uuid}/disks/{device}", DomainReport)

@@ -14,6 +14,7 @@ from vrm.errors import Conflict
 from vrm.hosts.repository import HostRepository
 from vrm.models import Host, Task, Vm, VmDisk, Volume
 from vrm.models.enums import ObjectState, VmState
+from vrm.network import allocator
 from vrm.network.repository import PortGroupRepository
 from vrm.scheduler.interface import PlacementRequest
 from vrm.scheduler.service import default_datastore_id, select_host
@@ -28,6 +29,7 @@ from vrm.vms.schemas import (
     DetachDiskBody,
     DetachNicBody,
     NicCreate,
+    SetIpsBody,
 )
 from vrm.vms.service import get_vm, operate, refusal
 from vrm.vms.spec import volume_name
@@ -97,6 +99,37 @@ def detach_nic(
     return operate(
         session, actor=actor, vm_id=vm.id, op=Operation.DETACH_NIC, params={"mac": body.mac.lower()}
     )
+
+
+def set_ips(
+    session: Session, *, actor: Principal, vm_id: uuid.UUID, body: SetIpsBody
+) -> tuple[Vm, Task]:
+    """Give a NIC new addresses now; its task moves the filter and the seed to them."""
+    vm = get_vm(session, vm_id=vm_id)
+    mac = body.mac.lower()
+    nic = next((n for n in vm.nics if n.mac == mac), None)
+    if nic is None:
+        raise Conflict(f"VM {vm.name} has no NIC {mac}", code="nic_not_found")
+    previous = nic.ips
+    _, task = operate(
+        session,
+        actor=actor,
+        vm_id=vm.id,
+        op=Operation.SET_IPS,
+        params={"mac": mac, "ips": list(body.ips), "previous_ips": previous},
+    )
+    allocator.release(session, [nic.id])
+    session.flush()
+    taken = [a.address for a in allocator.assign(session, nic, body.ips)]
+    if vm.state == VmState.RUNNING and bool(previous) != bool(taken):
+        raise Conflict(
+            f"NIC {mac} would {'lose' if previous else 'gain'} its address filter while the "
+            "VM runs; stop the VM first",
+            code="vm_state_conflict",
+            details={"state": vm.state.value},
+        )
+    session.expire(nic, ["allocations"])
+    return get_vm(session, vm_id=vm.id), task
 
 
 def convert_to_template(session: Session, *, actor: Principal, vm_id: uuid.UUID) -> tuple[Vm, Task]:

@@ -22,6 +22,7 @@ from vrm.vms.schemas import (
     DetachDiskBody,
     DetachNicBody,
     ResizeBody,
+    SetIpsBody,
     SnapshotBody,
     StopBody,
     VmAccepted,
@@ -176,6 +177,16 @@ def detach_nic(
 ) -> VmAccepted:
     """Remove a NIC by MAC."""
     return _accepted(*changes.detach_nic(session, actor=user, vm_id=vm_id, body=body))
+
+
+@router.post(
+    "/{vm_id}/actions/set-ips",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_OPERATION_ERRORS,
+)
+def set_ips(session: SessionDep, user: Writer, vm_id: uuid.UUID, body: SetIpsBody) -> VmAccepted:
+    """Give a NIC new addresses (its IP-MAC filter and cloud-init seed follow)."""
+    return _accepted(*changes.set_ips(session, actor=user, vm_id=vm_id, body=body))
 
 
 @router.post(

@@ -208,6 +208,14 @@ class DetachNicBody(CreateModel):
     mac: str = Field(pattern=MAC_PATTERN)
 
 
+class SetIpsBody(CreateModel):
+    """New addresses for a NIC, by MAC: the ones given (one per IP version), the others
+    allocated automatically from its port group's pools."""
+
+    mac: str = Field(pattern=MAC_PATTERN)
+    ips: list[IpAddress] = Field(default_factory=list, max_length=2)
+
+
 class CloneBody(CreateModel):
     """A new VM from this VM or template: ``linked`` (qcow2 over its volumes) or ``full``."""
 

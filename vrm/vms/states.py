@@ -29,6 +29,7 @@ class Operation(StrEnum):
     DETACH_DISK = "detach-disk"
     ATTACH_NIC = "attach-nic"
     DETACH_NIC = "detach-nic"
+    SET_IPS = "set-ips"
     SNAPSHOT = "snapshot"
     CLONE = "clone"
     CONVERT_TO_TEMPLATE = "convert-to-template"
@@ -59,6 +60,7 @@ RULES: dict[Operation, Rule] = {
     Operation.DETACH_DISK: _rule(S.RUNNING, S.STOPPED),
     Operation.ATTACH_NIC: _rule(S.RUNNING, S.STOPPED),
     Operation.DETACH_NIC: _rule(S.RUNNING, S.STOPPED),
+    Operation.SET_IPS: _rule(S.RUNNING, S.STOPPED),
     Operation.SNAPSHOT: _rule(S.RUNNING, S.PAUSED, S.STOPPED),
     Operation.CLONE: _rule(S.STOPPED),
     Operation.CONVERT_TO_TEMPLATE: _rule(S.STOPPED),

@@ -22,6 +22,7 @@ from vrm.vms.build import new_mac
 from vrm.vms.repository import VmRepository
 
 RANGE = [{"start": "10.0.0.10", "end": "10.0.0.12"}]
+RANGE_LATE = [{"start": "10.5.0.10", "end": "10.5.0.12"}]
 
 
 @pytest.fixture
@@ -196,3 +197,36 @@ def test_macs_come_from_the_configured_prefix(session: Session) -> None:
     for bad in ("01:00:5e", "02:4f:56:00:00:00", "zz"):
         with pytest.raises(ValueError, match="mac_prefix|unicast"):
             Settings(mac_prefix=bad)
+
+
+def test_set_ips_moves_a_nics_addresses_at_once(
+    client: TestClient, session: Session, place: dict[str, Any], pool: dict[str, Any]
+) -> None:
+    body = create(client, place)
+    settle(session, body["vm"]["id"], VmState.STOPPED)
+    url = f"/api/v1/vms/{body['vm']['id']}/actions/set-ips"
+    mac = nic_of(body)["mac"]
+    unknown = client.post(url, json={"mac": "02:00:00:00:00:99", "ips": ["10.0.0.12"]})
+    assert error_of(unknown, 409)["code"] == "nic_not_found"
+    outside = client.post(url, json={"mac": mac, "ips": ["10.0.0.50"]})
+    assert error_of(outside, 422)["code"] == "ip_outside_range"
+    moved = client.post(url, json={"mac": mac, "ips": ["10.0.0.12"]})
+    assert moved.status_code == 202, moved.text
+    assert nic_of(moved.json())["ips"] == ["10.0.0.12"]
+    assert moved.json()["task"]["params"]["previous_ips"] == ["10.0.0.10"]
+    listed = client.get(f"/api/v1/ip-pools/{pool['id']}/allocations", params={"reserved": False})
+    assert [a["address"] for a in listed.json()["items"]] == ["10.0.0.12"]
+    busy = client.post(url, json={"mac": mac, "ips": ["10.0.0.10"]})
+    assert error_of(busy, 409)["code"] == "vm_busy"
+
+
+def test_a_running_nic_cannot_gain_its_first_address(
+    client: TestClient, session: Session, place: dict[str, Any]
+) -> None:
+    body = create(client, place)
+    settle(session, body["vm"]["id"], VmState.RUNNING)
+    make_pool(client, place["group"], "late", "10.5.0.0/24", ranges=RANGE_LATE)
+    url = f"/api/v1/vms/{body['vm']['id']}/actions/set-ips"
+    refused = client.post(url, json={"mac": nic_of(body)["mac"]})
+    assert error_of(refused, 409)["code"] == "vm_state_conflict"
+    assert client.get(f"/api/v1/vms/{body['vm']['id']}").json()["nics"][0]["ips"] == []

@@ -8,6 +8,7 @@ from vrm.models import Vm
 from vrm.models.enums import VmState
 from vrm.tasks.flow import Flow, TaskFailure
 from vrm.vms.repository import VmRepository
+from vrm.vms.spec import domain_spec
 
 
 class VmFlow(Flow):
@@ -29,6 +30,11 @@ class VmFlow(Flow):
         if host_id is None:
             raise TaskFailure("the VM is not placed on a host", code="vm_not_placed")
         return self.ctx.agent(host_id)
+
+    def redefine(self) -> None:
+        """Define the domain again from VRM's record (persistent config and cloud-init
+        seed; a running domain's live devices are left as they are)."""
+        self.agent.define(domain_spec(self.ctx.session, self.vm))
 
     def end(self, state: VmState) -> None:
         """The operation is over: the VM is in ``state`` and free for the next one."""

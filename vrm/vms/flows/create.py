@@ -11,7 +11,7 @@ from vrm.models import Dvs, PortGroup, Volume
 from vrm.models.enums import ObjectState, VmState
 from vrm.tasks.flow import TaskFailure, register
 from vrm.vms.flows.base import VmFlow
-from vrm.vms.spec import domain_spec, network_spec, pool_of, volume_name
+from vrm.vms.spec import network_spec, pool_of, volume_name
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,7 @@ class CreateFlow(VmFlow):
 
     def define(self) -> None:
         """Define the domain (idempotent on the VM's uuid)."""
-        vm = self.vm
-        self.agent.define(domain_spec(self.ctx.session, vm))
+        self.redefine()
 
     def power_on(self) -> None:
         """Start it, when the request asked for that."""

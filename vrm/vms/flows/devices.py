@@ -6,8 +6,10 @@ import contextlib
 
 from cna_agent.protocol import VolumeSpec
 from vrm.agents.client import AgentCallError
+from vrm.errors import VrmError
 from vrm.models import Dvs, PortGroup, VmDisk, VmNic, Volume
-from vrm.models.enums import ObjectState
+from vrm.models.enums import ObjectState, VmState
+from vrm.network import allocator
 from vrm.tasks.flow import TaskFailure, register
 from vrm.vms.flows.base import VmFlow
 from vrm.vms.spec import disk_spec, network_spec, nic_spec, pool_of, volume_name
@@ -130,7 +132,7 @@ class AttachNicFlow(_NicFlow):
     """Make sure the host has the port group's DVS, then attach the NIC."""
 
     type = "vm.attach-nic"
-    steps = ("network", "attach")
+    steps = ("network", "attach", "seed")
 
     def network(self) -> None:
         """Create or update the DVS network on the host."""
@@ -144,6 +146,10 @@ class AttachNicFlow(_NicFlow):
     def attach(self) -> None:
         """Attach the NIC (live too when the VM runs)."""
         self.agent.attach_nic(self.vm.uuid, nic_spec(self.ctx.session, self.the_nic()))
+
+    def seed(self) -> None:
+        """Define the domain again: its cloud-init seed now names the new NIC."""
+        self.redefine()
 
     def compensate(self, failure: TaskFailure) -> None:
         """Detach and forget the NIC."""
@@ -162,12 +168,45 @@ class DetachNicFlow(_NicFlow):
     """Detach a NIC, then forget it."""
 
     type = "vm.detach-nic"
-    steps = ("detach", "forget")
+    steps = ("detach", "forget", "seed")
 
     def detach(self) -> None:
         """Detach the NIC on the node (idempotent)."""
         self.agent.detach_nic(self.vm.uuid, self.ctx.params["mac"])
 
     def forget(self) -> None:
-        """Drop the NIC row (its MAC becomes free)."""
+        """Drop the NIC row (its MAC and addresses become free)."""
         self.ctx.session.delete(self.the_nic())
+
+    def seed(self) -> None:
+        """Define the domain again: its cloud-init seed no longer names the NIC."""
+        self.redefine()
+
+
+@register
+class SetIpsFlow(_NicFlow):
+    """Move a NIC's filter (live when running) and the VM's seed to its new addresses;
+    the request already moved the allocations."""
+
+    type = "vm.set-ips"
+    steps = ("apply",)
+
+    def apply(self) -> None:
+        nic = nic_spec(self.ctx.session, self.the_nic())
+        if self.previous_state() == VmState.RUNNING:
+            self.agent.update_nic(self.vm.uuid, nic)
+        self.redefine()
+
+    def compensate(self, failure: TaskFailure) -> None:
+        """Take the previous addresses back when still free, else keep the new ones."""
+        nic, previous = self.the_nic(), list(self.ctx.params.get("previous_ips", []))
+        session = self.ctx.session
+        try:
+            with session.begin_nested():
+                allocator.release(session, [nic.id])
+                session.flush()
+                allocator.assign(session, nic, previous)
+        except VrmError:
+            pass  # taken meanwhile: the NIC keeps its new addresses, as the task says
+        session.expire(nic, ["allocations"])
+        super().compensate(failure)

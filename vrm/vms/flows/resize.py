@@ -11,7 +11,6 @@ from vrm.models.enums import VmState
 from vrm.tasks.flow import TaskFailure, register
 from vrm.vms.checks import RESIZED
 from vrm.vms.flows.base import VmFlow
-from vrm.vms.spec import domain_spec
 
 
 @register
@@ -30,7 +29,7 @@ class ResizeFlow(VmFlow):
             if vm.memory_mib != previous["memory_mib"]:
                 self.agent.set_memory(vm.uuid, vm.memory_mib)
         else:
-            self.agent.define(domain_spec(self.ctx.session, vm))
+            self.redefine()
 
     def finish(self) -> None:
         self.end(self.previous_state())
