@@ -8,6 +8,7 @@ packages=(
   libvirt-dev                               # builds libvirt-python
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils  # the local compute node
   openvswitch-switch                        # DVS bridges with VLAN port groups
+  iproute2 iptables libvirt-daemon-config-nwfilter  # filtered NICs: bridges, ebtables, clean-traffic
   postgresql                                # the test suite's throwaway server
 )
 
