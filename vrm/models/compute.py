@@ -14,7 +14,7 @@ from vrm.models.enums import DiskBus, NicModel, RuleKind, VmState, str_enum
 
 if TYPE_CHECKING:
     from vrm.models.inventory import Cluster
-    from vrm.models.network import IpAllocation
+    from vrm.models.network import IpAllocation, PortGroup
 
 
 class Vm(IdMixin, TimestampMixin, Base):
@@ -106,10 +106,17 @@ class VmNic(IdMixin, Base):
         viewonly=True,
     )
 
+    port_group: Mapped[PortGroup] = relationship(lazy="selectin", viewonly=True)
+
     @property
     def ips(self) -> list[str]:
         """The NIC's addresses."""
         return [allocation.address for allocation in self.allocations]
+
+    @property
+    def vlan_id(self) -> int:
+        """The VLAN of its port group (0 = untagged; a trunk's native VLAN)."""
+        return self.port_group.vlan_id
 
 
 class VmSnapshot(IdMixin, Base):

@@ -113,6 +113,7 @@ class NicRead(ReadModel):
     mac: str
     model: NicModel
     port_group_id: UUID
+    vlan_id: int
     ips: list[str]
 
 

@@ -70,6 +70,7 @@ def test_a_nic_gets_the_lowest_free_address_and_the_pool_counts_it(
     ]
     shown = client.get(f"/api/v1/vms/{first['vm']['id']}").json()
     assert shown["nics"][0]["ips"] == ["10.0.0.10"]
+    assert shown["nics"][0]["vlan_id"] == 100
 
 
 def test_an_exhausted_pool_refuses_and_keeps_nothing(
