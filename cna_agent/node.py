@@ -121,10 +121,19 @@ class Node:
 
     def start(self, uuid: UUID) -> None:
         """Power on, plumbing the domain's filtered NICs first."""
+        self._plug_all(uuid)
+        self.domains.start(uuid)
+
+    def revert_snapshot(self, uuid: UUID, name: str) -> DomainReport:
+        """Go back to a snapshot; a running snapshot needs the filtered NICs' plumbing."""
+        self._plug_all(uuid)
+        self.domains.snapshot_revert(uuid, name)
+        return self.domains.get(uuid)
+
+    def _plug_all(self, uuid: UUID) -> None:
         for nic in self.domains.get(uuid).nics:
             if nic.ips:
                 self._plug(nic)
-        self.domains.start(uuid)
 
     def attach_nic(self, uuid: UUID, nic: NicSpec) -> DomainReport:
         """Attach a NIC (live when running; a filtered NIC is plumbed first)."""

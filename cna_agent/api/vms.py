@@ -140,9 +140,8 @@ def create_snapshot(node: NodeDep, uuid: UUID, spec: SnapshotSpec) -> SnapshotIn
 
 @router.post("/{uuid}/snapshots/{name}/revert")
 def revert_snapshot(node: NodeDep, uuid: UUID, name: str) -> DomainReport:
-    """Go back to a snapshot."""
-    node.domains.snapshot_revert(uuid, name)
-    return node.domains.get(uuid)
+    """Go back to a snapshot (a running one starts the domain)."""
+    return node.revert_snapshot(uuid, name)
 
 
 @router.delete("/{uuid}/snapshots/{name}", status_code=status.HTTP_204_NO_CONTENT)

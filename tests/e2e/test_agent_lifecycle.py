@@ -36,6 +36,7 @@ def event_types(admin: httpx.Client, host_id: str) -> list[str]:
     return [e["type"] for e in page["items"]]
 
 
+@pytest.mark.vrm_env(VRM_HOST_FAULT_AFTER="3")
 def test_enroll_heartbeat_fault_and_recovery(
     tmp_path: Path, vrm: Process, admin: httpx.Client, libvirt_cleanup: None
 ) -> None:

@@ -251,10 +251,28 @@ def test_filtered_nics_and_seed_on_real_libvirt(api: TestClient, pool_dir: Path)
     files = read_seed(Path(cdrom.get("file", "")).read_bytes())
     assert files["meta-data"] == seed["meta_data"]
 
-    # Hot-unplug the second NIC (the guest has no OS to acknowledge it: detach the config
-    # copy after a forced stop instead), then delete the domain: no plumbing, no seed.
+    # The plumbing does not survive a node reboot: starting, or reverting to a running
+    # snapshot, makes it again.
+    ok(api.post(f"/v1/vms/{vm}/snapshots", json={"name": "s1"}), 201)
     stop = ok(api.post(f"/v1/vms/{vm}/stop", json={"force": True, "timeout_s": 1}), 202)
     assert wait_op(api, stop)["state"] == "succeeded"
+    for reboot in ("start", "revert"):
+        for mac in (first, second):
+            subprocess.run(["ip", "link", "del", PlugNames.of(mac).bridge], check=True)
+            subprocess.run(["ip", "link", "del", PlugNames.of(mac).veth], check=True)
+        if reboot == "start":
+            assert ok(api.post(f"/v1/vms/{vm}/start"))["state"] == "running"
+        else:
+            assert ok(api.post(f"/v1/vms/{vm}/snapshots/s1/revert"))["state"] == "running"
+        for mac, tag in ((first, "100"), (second, "200")):
+            assert ovs_tag(PlugNames.of(mac).ovs_port) == tag
+            assert f"master {PlugNames.of(mac).bridge}" in ip_link(PlugNames.of(mac).veth).stdout
+        stop = ok(api.post(f"/v1/vms/{vm}/stop", json={"force": True, "timeout_s": 1}), 202)
+        assert wait_op(api, stop)["state"] == "succeeded"
+    ok(api.delete(f"/v1/vms/{vm}/snapshots/s1"), 204)
+
+    # Detach the second NIC (the guest has no OS to acknowledge a hot-unplug: it is
+    # stopped), then delete the domain: no plumbing, no seed.
     ok(api.delete(f"/v1/vms/{vm}/nics/{second}"))
     assert ip_link(PlugNames.of(second).bridge).returncode != 0
     assert ip_link(PlugNames.of(first).bridge).returncode == 0
