@@ -7,9 +7,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # libvirt-dev, pkg-config and gcc build libvirt-python for the agent; libvirt-dev also
-# brings the libvirt client library it links against at run time.
+# brings the libvirt client library it links against at run time. The agent also runs
+# ovs-vsctl (openvswitch-switch; the daemons stay on the host) and ip (iproute2).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libvirt-dev pkg-config gcc \
+       openvswitch-switch iproute2 \
     && rm -rf /var/lib/apt/lists/*
 
 # The whole source tree stays in /app: migrations/ and web/ live beside the packages and

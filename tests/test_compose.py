@@ -113,8 +113,16 @@ def test_the_agent_is_privileged_and_reaches_the_host_libvirt() -> None:
     assert "/var/run/libvirt:/var/run/libvirt" in agent["volumes"]
     assert env["CNA_LIBVIRT_URI"] == "qemu:///system"
     assert env["CNA_ENROLL_TOKEN"] == "${CNA_ENROLL_TOKEN:-}"
-    state_volumes = [v for v in agent["volumes"] if v.endswith(f":{env['CNA_STATE_DIR']}")]
-    assert state_volumes, "the agent's state directory must be a volume"
+    # Bound at the same path: libvirtd and QEMU on the host open the files it names there.
+    state = env["CNA_STATE_DIR"]
+    assert f"{state}:{state}" in agent["volumes"]
+    assert "/var/run/openvswitch:/var/run/openvswitch" in agent["volumes"]
+
+
+def test_the_image_has_the_node_tools_the_agent_runs() -> None:
+    install = " ".join(DOCKERFILE.read_text().split())
+    for package in ("openvswitch-switch", "iproute2", "libvirt-dev"):
+        assert package in install
 
 
 def test_vrm_reaches_the_agent_through_the_host() -> None:
