@@ -177,7 +177,7 @@ class Node:
                 code="portgroup_not_found",
             )
         vlan = Vlan(group.vlan_id, tuple(group.trunk)) if group is not None else Vlan()
-        self.plugs.plug(nic.mac, network.bridge, vlan)
+        self.plugs.plug(nic.mac, network.bridge, vlan, mtu=nic.mtu)
 
     def disk_path(self, disk: DiskSpec) -> str:
         """The file behind a disk's pool and volume."""

@@ -242,6 +242,7 @@ class NicSpec(Wire):
     portgroup: ObjectName | None = None
     model: Literal["virtio", "e1000", "rtl8139"] = "virtio"
     boot_order: int | None = Field(default=None, ge=1)
+    mtu: int = Field(default=1500, ge=576, le=9216, description="of the NIC's DVS")
     ips: list[IpText] = Field(
         default_factory=list,
         max_length=8,

@@ -20,6 +20,8 @@ from cna_agent.virt.plug import PlugNames
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MTU = 1500
+
 NS = "https://openvrm.org/xmlns/domain/1"
 NS_PREFIX = "ovrm"
 META_TAG = "vm"
@@ -66,6 +68,9 @@ def nic_element(nic: NicSpec) -> ET.Element:
     if nic.boot_order is not None:
         ET.SubElement(el, "boot", order=str(nic.boot_order))
     if nic.ips:
+        # Its own bridge has the DVS's MTU (see plug); a NIC on the network gets it anyway.
+        if nic.mtu != DEFAULT_MTU:
+            ET.SubElement(el, "mtu", size=str(nic.mtu))
         el.append(filterref_element(nic.ips))
     return el
 
@@ -155,6 +160,7 @@ def nic_from_element(el: ET.Element, ports: dict[str, tuple[str, str]]) -> NicSp
         "portgroup": portgroup or None,
         "model": _attr(model, "type", "virtio"),
         "boot_order": _attr(boot, "order", None),
+        "mtu": _attr(el.find("mtu"), "size", str(DEFAULT_MTU)),
         "ips": filtered_ips(el),
     }
     try:

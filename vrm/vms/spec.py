@@ -90,6 +90,7 @@ def nic_spec(session: Session, nic: VmNic) -> NicSpec:
         network=dvs.bridge,
         portgroup=portgroup_name(group),
         model=nic.model.value,
+        mtu=dvs.mtu,
         ips=nic.ips,
     )
 

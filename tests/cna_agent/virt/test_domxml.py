@@ -55,7 +55,12 @@ SPECS: dict[str, dict[str, Any]] = {
     "filtered nics": {
         "nics": [
             nic(portgroup="ovrmtest-pg", ips=["10.0.0.5"]),
-            nic("52:54:00:aa:00:02", portgroup="ovrmtest-pg2", ips=["10.1.0.5", "2001:db8::5"]),
+            nic(
+                "52:54:00:aa:00:02",
+                portgroup="ovrmtest-pg2",
+                ips=["10.1.0.5", "2001:db8::5"],
+                mtu=9000,
+            ),
             nic("52:54:00:aa:00:03"),
         ]
     },
