@@ -146,10 +146,11 @@ class Node:
 
     def update_nic(self, uuid: UUID, nic: NicSpec) -> DomainReport:
         """Change a NIC's bound addresses: its filter follows at once, live too."""
-        current = next((n for n in self.domains.get(uuid).nics if n.mac == nic.mac), None)
+        report = self.domains.get(uuid)
+        current = next((n for n in report.nics if n.mac == nic.mac), None)
         if current is None:
             raise NotFound(f"domain {uuid} has no NIC {nic.mac}", code="device_not_found")
-        if bool(current.ips) != bool(nic.ips) and self.domains.get(uuid).state in _LIVE:
+        if bool(current.ips) != bool(nic.ips) and report.state in _LIVE:
             raise StateConflict(
                 "a running NIC keeps or lacks its address filter; stop the domain to add or "
                 "remove all of its addresses",
@@ -192,7 +193,8 @@ class Node:
         if delete_volumes:
             for disk in self._own_disks(uuid):
                 self.storage.check_deletable(disk.pool, disk.volume)
-        filtered = [nic.mac for nic in self._nics_or_none(uuid) if nic.ips]
+        report = self._report_or_none(uuid)
+        filtered = [nic.mac for nic in report.nics if nic.ips] if report else []
         disks = self.domains.undefine(uuid)
         for mac in filtered:
             self.plugs.unplug(mac)
@@ -201,20 +203,17 @@ class Node:
             for disk in disks:
                 self.storage.delete_volume(disk.pool, disk.volume)
 
-    def _nics_or_none(self, uuid: UUID) -> list[NicSpec]:
-        """The domain's NICs; none when the domain is already gone."""
+    def _report_or_none(self, uuid: UUID) -> DomainReport | None:
+        """The domain as it is now; None when it is already gone."""
         try:
-            return self.domains.get(uuid).nics
+            return self.domains.get(uuid)
         except NotFound:
-            return []
+            return None
 
     def _own_disks(self, uuid: UUID) -> list[DiskSpec]:
         """The domain's disks (not CD-ROMs); none when the domain is already gone."""
-        try:
-            report = self.domains.get(uuid)
-        except NotFound:
-            return []
-        return [d for d in report.disks if d.kind == "disk"]
+        report = self._report_or_none(uuid)
+        return [d for d in report.disks if d.kind == "disk"] if report else []
 
     def attach_disk(self, uuid: UUID, disk: DiskSpec) -> DomainReport:
         """Attach a volume as a disk."""

@@ -54,13 +54,11 @@ def seed_element(path: str) -> ET.Element:
 def nic_element(nic: NicSpec) -> ET.Element:
     """The ``<interface>`` of a NIC: on a port group of a libvirt network, or, when it has
     bound addresses, on its own Linux bridge with the IP-MAC filter (see ``plug``)."""
+    el = ET.Element("interface", type="bridge" if nic.ips else "network")
+    ET.SubElement(el, "mac", address=nic.mac)
     if nic.ips:
-        el = ET.Element("interface", type="bridge")
-        ET.SubElement(el, "mac", address=nic.mac)
         ET.SubElement(el, "source", bridge=PlugNames.of(nic.mac).bridge)
     else:
-        el = ET.Element("interface", type="network")
-        ET.SubElement(el, "mac", address=nic.mac)
         source = ET.SubElement(el, "source", network=nic.network)
         if nic.portgroup is not None:
             source.set("portgroup", nic.portgroup)

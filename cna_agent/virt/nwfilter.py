@@ -5,7 +5,8 @@ addresses (``IP``): the guest cannot send from another MAC or IPv4 address, nor 
 ARP for one. ``clean-traffic`` lets no IPv6 through, so a NIC with IPv6 addresses
 carries ``openvrm-clean-traffic`` instead: ``clean-traffic`` plus the same binding for
 IPv6 (``IPV6``; link-local and unspecified sources stay allowed for neighbour discovery
-and DHCPv6). The agent defines that filter on start.
+and DHCPv6). The agent defines that filter the first time a NIC with addresses is
+defined, attached or changed.
 """
 
 from __future__ import annotations

@@ -166,15 +166,15 @@ def _views(session: Session, pools: Sequence[IpPool]) -> list[PoolView]:
 def _reserve(session: Session, pool: IpPool, addresses: Sequence[str]) -> None:
     """Reservation rows for ``addresses``; 409 ``ip_in_use`` when a NIC holds one."""
     allocations = IpAllocationRepository(session)
-    for text in addresses:
-        holder = allocations.get_by(pool_id=pool.id, address=text)
-        if holder is not None:
-            raise Conflict(
-                f"address {text} of IP pool {pool.name!r} is held by the NIC with MAC "
-                f"{holder.mac}; it cannot be reserved",
-                code="ip_in_use",
-                details={"address": text, "mac": holder.mac},
-            )
+    held = allocations.holders(pool.id, addresses) if addresses else []
+    if held:
+        holder = held[0]
+        raise Conflict(
+            f"address {holder.address} of IP pool {pool.name!r} is held by the NIC with MAC "
+            f"{holder.mac}; it cannot be reserved",
+            code="ip_in_use",
+            details={"address": holder.address, "mac": holder.mac},
+        )
     session.add_all(IpAllocation(pool_id=pool.id, address=a, reserved=True) for a in addresses)
     allocations.flush(conflict=f"the reserved addresses of IP pool {pool.name!r} changed meanwhile")
 

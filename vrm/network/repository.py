@@ -120,17 +120,6 @@ class IpAllocationRepository(Repository[IpAllocation]):
                 found[pool_id].append(address)
         return found
 
-    def of_nics(self, nic_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[IpAllocation]]:
-        """The allocations each of ``nic_ids`` holds."""
-        ids = list(nic_ids)
-        found: dict[uuid.UUID, list[IpAllocation]] = defaultdict(list)
-        if ids:
-            stmt = select(IpAllocation).where(IpAllocation.nic_id.in_(ids))
-            for allocation in self.session.scalars(stmt.order_by(IpAllocation.address)):
-                assert allocation.nic_id is not None
-                found[allocation.nic_id].append(allocation)
-        return found
-
     def delete_of_nics(self, nic_ids: Iterable[uuid.UUID]) -> None:
         """Drop the allocations the NICs hold."""
         ids = list(nic_ids)
@@ -148,6 +137,15 @@ class IpAllocationRepository(Repository[IpAllocation]):
         """Every allocated or reserved address of the pool."""
         stmt = select(IpAllocation.address).where(IpAllocation.pool_id == pool_id)
         return self.session.scalars(stmt).all()
+
+    def holders(self, pool_id: uuid.UUID, addresses: Sequence[str]) -> Sequence[IpAllocation]:
+        """The allocations of ``addresses`` in the pool that NICs hold."""
+        stmt = select(IpAllocation).where(
+            IpAllocation.pool_id == pool_id,
+            IpAllocation.address.in_(addresses),
+            IpAllocation.nic_id.is_not(None),
+        )
+        return self.session.scalars(stmt.order_by(IpAllocation.address)).all()
 
     def bound_addresses(self, pool_id: uuid.UUID) -> Sequence[str]:
         """The addresses of the pool that NICs hold."""
