@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     # URL VRM uses to call this agent; default: http://<management_address>:<listen port>.
     advertise_url: str | None = None
     heartbeat_s: float = Field(default=10.0, gt=0)
+    # Each heartbeat period varies by up to this fraction either way, so that agents
+    # started together (or a fleet after a VRM restart) drift apart.
+    heartbeat_jitter: float = Field(default=0.1, ge=0, lt=1)
+    # Longest wait between heartbeats while VRM is unreachable; default: 3 x CNA_HEARTBEAT_S.
+    heartbeat_backoff_max_s: float | None = Field(default=None, gt=0)
+    # How long one heartbeat may take before it counts as failed.
+    heartbeat_timeout_s: float = Field(default=10.0, gt=0, le=120)
     stats_s: float = Field(default=30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from cna_agent.config import Settings
 from cna_agent.node import Node
 from cna_agent.protocol import EnrollRequest, Heartbeat, HostFacts
 from cna_agent.state import Identity, hash_credential, load_identity, save_identity
-from cna_agent.vrm_link import VrmLinkError, enroll, send_heartbeat
+from cna_agent.vrm_link import VrmLink, VrmLinkError
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,14 @@ T = TypeVar("T")
 
 # Facts are re-read every this many heartbeats (and sent when they changed).
 FACTS_EVERY = 6
+# Waits between enrollment attempts while VRM is unreachable: up to 1 s, doubling, at
+# most 15 s (full jitter); after a Retry-After, up to 1 s more than VRM asked.
+ENROLL_BACKOFF_S = 1.0
+ENROLL_BACKOFF_MAX_S = 15.0
+# Without CNA_HEARTBEAT_BACKOFF_MAX_S, heartbeats back off to this many periods.
+BACKOFF_PERIODS = 3.0
+# The connection to VRM is kept this many periods after a heartbeat: to the next one.
+KEEPALIVE_PERIODS = 2.0
 
 
 class NotEnrolled(Exception):
@@ -33,13 +42,52 @@ def listen_address(listen: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-class Agent:
-    """One agent process: a node, its identity, and the heartbeat thread."""
+def first_delay(period_s: float, rng: random.Random) -> float:
+    """How long to wait before the first heartbeat: a random part of one period."""
+    return rng.uniform(0.0, period_s)
 
-    def __init__(self, settings: Settings) -> None:
+
+def next_delay(
+    period_s: float,
+    rng: random.Random,
+    *,
+    jitter: float,
+    ceiling_s: float,
+    failures: int = 0,
+    retry_after: float | None = None,
+) -> float:
+    """How long to wait before the next call to VRM, after ``failures`` failed in a row.
+
+    VRM's ``Retry-After`` is kept, plus up to one period's jitter; other failures back off
+    exponentially from the period with full jitter, up to ``ceiling_s``; otherwise one
+    period, give or take ``jitter`` of it.
+    """
+    if retry_after is not None:
+        return retry_after + rng.uniform(0.0, period_s * jitter)
+    if failures > 0:
+        return rng.uniform(0.0, min(ceiling_s, period_s * 2.0 ** min(failures - 1, 32)))
+    return period_s * rng.uniform(1.0 - jitter, 1.0 + jitter)
+
+
+class Agent:
+    """One agent process: a node, its identity, its link to VRM, and the heartbeat thread."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        link: VrmLink | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.settings = settings
         self.node = Node(settings)
+        self.link = link or VrmLink(
+            heartbeat_timeout_s=settings.heartbeat_timeout_s,
+            keepalive_s=KEEPALIVE_PERIODS * settings.heartbeat_s,
+        )
         self.identity: Identity | None = load_identity(settings.state_dir)
+        # Seeded from the OS, so agents started together do not draw the same waits.
+        self._rng = rng or random.Random()
         self._stop = threading.Event()
         self._beats = 0
         self._sent_facts: HostFacts | None = None
@@ -68,7 +116,9 @@ class Agent:
             facts=self.node.facts(),
             pools=[self.node.storage.pool(self.node.default_pool().name)],
         )
-        answer = _retrying(lambda: enroll(vrm_url, token, request), retry_for_s)
+        answer = _retrying(
+            lambda: self.link.enroll(vrm_url, token, request), retry_for_s, self._rng
+        )
         self.identity = Identity(
             vrm_url=vrm_url,
             host_id=answer.host_id,
@@ -94,12 +144,14 @@ class Agent:
             pools=self.node.storage.pools(),
             facts=facts if facts != self._sent_facts else None,
         )
-        send_heartbeat(identity.vrm_url, str(identity.host_id), identity.host_credential, beat)
+        self.link.send_heartbeat(
+            identity.vrm_url, str(identity.host_id), identity.host_credential, beat
+        )
         self._sent_facts = facts
         self._beats += 1
 
     def start_loops(self) -> None:
-        """Sample statistics every CNA_STATS_S and send heartbeats every CNA_HEARTBEAT_S."""
+        """Sample statistics every CNA_STATS_S and send heartbeats about every CNA_HEARTBEAT_S."""
         for name, loop in (
             ("cna-stats", self._stats_loop),
             ("cna-heartbeat", self._heartbeat_loop),
@@ -115,35 +167,66 @@ class Agent:
             self._stop.wait(self.settings.stats_s)
 
     def stop(self) -> None:
-        """Stop the heartbeat thread and release the node."""
+        """Stop the loops and release the link to VRM and the node."""
         self._stop.set()
+        self.link.close()
         self.node.close()
 
     def _heartbeat_loop(self) -> None:
-        failing = False
-        while not self._stop.is_set():
-            try:
-                self.heartbeat_once()
-                if failing:
-                    log.info("heartbeats reach VRM again")
-                failing = False
-            except Exception as exc:  # keep beating whatever one round hit
-                if not failing:
-                    log.warning("heartbeat failed: %s", exc)
-                failing = True
-            self._stop.wait(self.settings.heartbeat_s)
+        delay = first_delay(self.settings.heartbeat_s, self._rng)
+        failures = 0
+        while not self._stop.wait(delay):
+            failures, retry_after = self.beat(failures)
+            delay = self._next_beat_delay(failures, retry_after)
+
+    def beat(self, failures: int) -> tuple[int, float | None]:
+        """One heartbeat after ``failures`` failed; the failures now and VRM's Retry-After."""
+        try:
+            self.heartbeat_once()
+        except Exception as exc:  # keep beating whatever one round hit
+            if failures == 0:
+                log.warning("heartbeat failed: %s", exc)
+            return failures + 1, exc.retry_after if isinstance(exc, VrmLinkError) else None
+        if failures:
+            log.info("heartbeats reach VRM again")
+        return 0, None
+
+    def _next_beat_delay(self, failures: int, retry_after: float | None) -> float:
+        settings = self.settings
+        ceiling_s = settings.heartbeat_backoff_max_s or BACKOFF_PERIODS * settings.heartbeat_s
+        return next_delay(
+            settings.heartbeat_s,
+            self._rng,
+            jitter=settings.heartbeat_jitter,
+            ceiling_s=ceiling_s,
+            failures=failures,
+            retry_after=retry_after,
+        )
 
 
-def _retrying(call: Callable[[], T], retry_for_s: float) -> T:
-    """``call()``, retried with backoff while VRM is unreachable, up to ``retry_for_s``."""
+def _retrying(
+    call: Callable[[], T],
+    retry_for_s: float,
+    rng: random.Random,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``call()``, retried with jittered backoff (or VRM's Retry-After) up to ``retry_for_s``."""
     deadline = time.monotonic() + retry_for_s
-    delay = 1.0
+    failures = 0
     while True:
         try:
             return call()
         except VrmLinkError as exc:
+            failures += 1
+            delay = next_delay(
+                ENROLL_BACKOFF_S,
+                rng,
+                jitter=1.0,
+                ceiling_s=ENROLL_BACKOFF_MAX_S,
+                failures=failures,
+                retry_after=exc.retry_after,
+            )
             if not exc.retryable or time.monotonic() + delay > deadline:
                 raise
-            log.info("VRM not reachable yet (%s); retrying in %.0f s", exc, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 15.0)
+            log.info("VRM not reachable yet (%s); retrying in %.1f s", exc, delay)
+            sleep(delay)

@@ -7,6 +7,7 @@ transaction that is rolled back afterwards, so tests never see each other's rows
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -120,6 +121,11 @@ def app(settings: Settings, engine: Engine, session: Session) -> FastAPI:
         session.commit()
 
     application.dependency_overrides[get_session] = _session
+    # What is written behind (heartbeats, token uses) goes into the test's transaction too.
+    scope = contextlib.contextmanager(_session)
+    state = application.state
+    state.heartbeats.write_scope = state.heartbeats.read_scope = scope
+    state.token_uses.write_scope = scope
     return application
 
 

@@ -11,6 +11,7 @@ from vrm.deps import get_principal
 from vrm.errors import Unauthorized, error_responses
 from vrm.events.router import router as events_router
 from vrm.hosts.router import router as hosts_router
+from vrm.load.router import router as load_router
 from vrm.network.router import router as network_router
 from vrm.scheduler.router import router as placement_rules_router
 from vrm.sites.router import router as sites_router
@@ -39,6 +40,7 @@ for _router in (
     users_router,
     tokens_router,
     vms_router,
+    load_router,
 ):
     _protected.include_router(_router)
 api_router.include_router(_protected)

@@ -7,22 +7,31 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vrm import __version__
+from vrm.agents.directory import default_clients
+from vrm.agents.ingest import HeartbeatIngest
 from vrm.api import api_router
-from vrm.config import Settings
+from vrm.auth.uses import TokenUses
+from vrm.config import Settings, db_pool_size, thread_pool_size
 from vrm.db import make_engine, make_session_factory
-from vrm.errors import VrmError
+from vrm.errors import Overloaded, VrmError
 from vrm.health import router as health_router
 from vrm.jobs import JobRunner
+from vrm.load.admission import Admission
+from vrm.load.lag import LoopLag
+from vrm.load.shedding import ShedHeartbeats
+from vrm.load.writebehind import WriteBehind
 from vrm.network import flows as _network_flows  # noqa: F401  (registers the network flow)
 from vrm.paths import STATIC_DIR
 from vrm.tasks.worker import TaskWorker
@@ -59,9 +68,19 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-        factory = application.state.session_factory
-        runners = [JobRunner(factory, settings), application.state.task_worker]
+        state = application.state
+        # Every turn's request may need a thread at any moment, and sync endpoints without
+        # a database turn (probes, pages) must not take the last ones.
+        to_thread.current_default_thread_limiter().total_tokens = thread_pool_size(settings)
+        runners = [
+            JobRunner(state.session_factory, settings),
+            state.task_worker,
+            WriteBehind(
+                [state.heartbeats.flush, state.token_uses.flush], settings.heartbeat_flush_s
+            ),
+        ]
         if background_jobs:
+            state.lag.start()
             for runner in runners:
                 runner.start()
         try:
@@ -70,6 +89,8 @@ def create_app(
             if background_jobs:
                 for runner in runners:
                     runner.stop()
+            await state.lag.stop()
+            default_clients().close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -80,16 +101,38 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.engine = engine or make_engine(settings.database_url)
-    app.state.session_factory = make_session_factory(app.state.engine)
-    app.state.task_worker = TaskWorker(app.state.session_factory, settings)
+    _install_state(app, settings, engine)
     _install_error_handlers(app)
+    app.add_middleware(ShedHeartbeats, lag=app.state.lag)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(health_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _install_state(app: FastAPI, settings: Settings, engine: Engine | None) -> None:
+    """The process-wide parts the requests share: database, load control, buffers."""
+    state = app.state
+    state.settings = settings
+    state.engine = engine or make_engine(settings.database_url, pool_size=db_pool_size(settings))
+    state.session_factory = make_session_factory(state.engine)
+    state.read_session_factory = make_session_factory(state.engine, read_only=True)
+    state.task_worker = TaskWorker(state.session_factory, settings)
+    state.admission = Admission(
+        turns=settings.db_concurrency,
+        queue=settings.request_queue,
+        wait_s=settings.request_queue_timeout_s,
+    )
+    state.lag = LoopLag(settings.overload_lag_s)
+    state.heartbeats = HeartbeatIngest(
+        process=state.task_worker.name,
+        write_scope=state.session_factory.begin,
+        read_scope=state.read_session_factory.begin,
+        admission=state.admission,
+        lag=state.lag,
+    )
+    state.token_uses = TokenUses(state.session_factory.begin)
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -102,9 +145,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(VrmError)
     async def vrm_error(_request: Request, exc: VrmError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         response = _error(exc.status, exc.code, exc.message, exc.details)
-        response.headers.update(headers or {})
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        if exc.retry_after_s is not None:
+            response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -123,6 +168,22 @@ def _install_error_handlers(app: FastAPI) -> None:
         response = _error(exc.status_code, code, str(exc.detail))
         response.headers.update(exc.headers or {})
         return response
+
+    @app.exception_handler(OperationalError)
+    async def database_trouble(request: Request, exc: OperationalError) -> JSONResponse:
+        # Locked by another process past the busy timeout, or the server went away.
+        log.warning("database error on %s %s: %s", request.method, request.url.path, exc.orig)
+        busy = Overloaded(
+            "the database cannot serve this now; try again", code="database_busy", retry_after_s=1
+        )
+        return await vrm_error(request, busy)
+
+    @app.exception_handler(PoolTimeout)
+    async def no_connection(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Cannot happen while the pool is sized as db_pool_size() says; never hang for it.
+        log.error("no database connection for %s %s: %s", request.method, request.url.path, exc)
+        busy = Overloaded("no database connection free; try again", retry_after_s=1)
+        return await vrm_error(request, busy)
 
     @app.exception_handler(DataError)
     async def bad_value(request: Request, exc: DataError) -> JSONResponse:

@@ -19,6 +19,10 @@ from vrm.db import make_engine, make_session_factory, redact_url
 from vrm.errors import Conflict, VrmError
 from vrm.migrate import current_revision, head_revision, upgrade
 
+# Seconds an idle client connection stays open (uvicorn's default, 5, is below a
+# heartbeat period, so every beat would pay for a new connection).
+KEEP_ALIVE_S = 75
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vrm", description="OpenVRM Virtual Resource Manager")
@@ -110,8 +114,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from vrm.app import create_app
     from vrm.auth.service import ensure_admin
+    from vrm.config import db_pool_size
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=db_pool_size(settings))
     if args.migrate:
         upgrade(engine)
     if not _is_migrated(engine):
@@ -134,6 +139,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_level=settings.log_level,
+        # Agents keep one connection and beat every 10 s: keep it open between beats.
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     return 0
 

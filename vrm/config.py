@@ -39,6 +39,18 @@ class Settings(BaseSettings):
     enrollment_token_ttl_s: int = Field(default=24 * 3600, ge=60)
     # First octets (1 to 5) of the MACs VRM gives NICs; the rest is random and unique.
     mac_prefix: str = Field(default="02:4f:56", pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){0,4}$")
+    # Load: requests that may work on the database at once (each holds one connection
+    # and at most one thread), how many more may wait for a turn and for how long before
+    # they get 503 with Retry-After. The connection pool and the thread pool are sized
+    # from these, so a request that holds a connection never waits for a thread.
+    db_concurrency: int = Field(default=8, ge=1, le=256)
+    request_queue: int = Field(default=256, ge=0, le=100_000)
+    request_queue_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    # Heartbeats are recorded in memory and written in one transaction this often.
+    heartbeat_flush_s: float = Field(default=1.0, gt=0, le=10)
+    # When VRM's event loop runs this late, VRM is overloaded: it sheds heartbeats (503)
+    # and does not count the time towards any host's silence.
+    overload_lag_s: float = Field(default=0.5, gt=0, le=30)
 
     @field_validator("mac_prefix")
     @classmethod
@@ -63,3 +75,20 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Return the process-wide settings, read once from the environment."""
     return Settings()
+
+
+# Threads that hold database connections besides requests: the task worker's dispatcher
+# and keep-alive loops, the periodic jobs, the write-behind thread, and one spare.
+BACKGROUND_CONNECTIONS = 4
+# Threads for sync endpoints that do not use the database (probes, static pages).
+SPARE_THREADS = 16
+
+
+def db_pool_size(settings: Settings) -> int:
+    """Connections one VRM process needs: one per turn, per task worker, per background loop."""
+    return settings.db_concurrency + settings.task_workers + BACKGROUND_CONNECTIONS
+
+
+def thread_pool_size(settings: Settings) -> int:
+    """Request threads: one per database turn, plus spares for work without the database."""
+    return settings.db_concurrency + SPARE_THREADS

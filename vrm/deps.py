@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,17 +13,35 @@ from vrm.auth import service as auth_service
 from vrm.auth.principal import Principal
 from vrm.config import Settings
 from vrm.errors import Forbidden, Unauthorized
+from vrm.load.admission import Admission
+
+# Requests with these methods only read: their session never takes a write lock.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request, committed when the endpoint succeeds, else rolled back."""
-    factory: sessionmaker[Session] = request.app.state.session_factory
+async def db_turn(request: Request) -> AsyncIterator[None]:
+    """A turn for database work (on the event loop, before any thread is taken); 503 if none."""
+    admission: Admission = request.app.state.admission
+    async with admission.turn():
+        yield
+
+
+def get_session(
+    request: Request, _turn: Annotated[None, Depends(db_turn, scope="function")]
+) -> Iterator[Session]:
+    """One session per request, committed when the endpoint succeeds, else rolled back.
+
+    Reads (GET) get a read-only session, which never waits for a writer.
+    """
+    state = request.app.state
+    reads = request.method in READ_METHODS
+    factory: sessionmaker[Session] = state.read_session_factory if reads else state.session_factory
     with factory() as session:
         try:
             yield session
@@ -32,7 +50,7 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
         session.commit()
         if session.info.pop("tasks_queued", False):
-            request.app.state.task_worker.wake()
+            state.task_worker.wake()
 
 
 # scope="function": the commit happens before the response leaves, so a client that
@@ -44,22 +62,25 @@ _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/au
 
 
 def get_principal(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The authenticated caller; 401 without a valid bearer token."""
     if credentials is None:
         raise Unauthorized("this call needs a bearer token", code="not_authenticated")
-    return auth_service.authenticate(session, token=credentials.credentials)
+    return auth_service.authenticate(
+        session, token=credentials.credentials, uses=request.app.state.token_uses
+    )
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
-def require(permission: str) -> Callable[[Principal], Principal]:
+def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets only callers whose role grants ``permission`` through."""
 
-    def check(principal: CurrentUser) -> Principal:
+    async def check(principal: CurrentUser) -> Principal:
         if not principal.can(permission):
             raise Forbidden(
                 f"role {principal.role!r} may not do this (needs {permission!r})",

@@ -13,6 +13,7 @@ single handler in ``vrm.app`` renders them as
     ├── Conflict            409
     ├── ValidationFailed    422
     └── ServiceUnavailable  503
+        └── Overloaded      503 with ``Retry-After``: VRM is busy, try again shortly
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class VrmError(Exception):
 
     status: ClassVar[int] = 500
     default_code: ClassVar[str] = "internal_error"
+    # Seconds after which the client may try again (sent as ``Retry-After``), if any.
+    retry_after_s: int | None = None
 
     def __init__(
         self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
@@ -97,6 +100,19 @@ class ServiceUnavailable(VrmError):
 
     status = 503
     default_code = "service_unavailable"
+
+
+class Overloaded(ServiceUnavailable):
+    """VRM has no room for the request now; ``Retry-After`` says when to try again."""
+
+    default_code = "overloaded"
+
+    def __init__(
+        self, message: str, *, retry_after_s: int, code: str | None = None, **kw: Any
+    ) -> None:
+        super().__init__(message, code=code, **kw)
+        self.retry_after_s = retry_after_s
+        self.details = {**self.details, "retry_after_s": retry_after_s}
 
 
 def error_responses(*errors: type[VrmError]) -> dict[int | str, dict[str, Any]]:

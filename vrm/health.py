@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from vrm.deps import db_turn
 from vrm.errors import ServiceUnavailable, error_responses
 from vrm.status import database_status
 
@@ -19,7 +20,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses=error_responses(ServiceUnavailable))
-def readyz(request: Request) -> dict[str, Any]:
+def readyz(request: Request, _turn: Annotated[None, Depends(db_turn)]) -> dict[str, Any]:
     """Readiness: 503 when the database is unreachable or not at the latest migration."""
     db = database_status(request.app.state.engine)
     if not db.reachable:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from vrm.agents.listening import heard_until
 from vrm.agents.liveness import mark_silent_hosts
 from vrm.config import Settings
 from vrm.models.base import utcnow
@@ -24,8 +25,12 @@ Job = Callable[[Session, Settings], object]
 
 
 def host_liveness(session: Session, settings: Settings) -> object:
-    """Mark silent hosts ``fault``."""
-    return mark_silent_hosts(session, now=utcnow(), fault_after_s=settings.host_fault_after)
+    """Mark hosts ``fault`` that VRM, listening well, did not hear from for long enough."""
+    fault_after = settings.host_fault_after
+    horizon = heard_until(session, now=utcnow(), fault_after_s=fault_after)
+    if horizon is None:
+        return 0
+    return mark_silent_hosts(session, now=horizon, fault_after_s=fault_after)
 
 
 JOBS: dict[str, Job] = {"host_liveness": host_liveness}

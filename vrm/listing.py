@@ -26,7 +26,7 @@ class ListParams:
     sort: tuple[str, ...] = ()
 
 
-def list_params(
+async def list_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
     sort: Annotated[

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from vrm.migrate import current_revision, head_revision
 
@@ -28,11 +29,11 @@ class DatabaseStatus:
         return self.reachable and self.revision == self.head
 
 
-def database_status(engine: Engine) -> DatabaseStatus:
-    """Probe the database with one cheap query."""
+def database_status(bind: Engine | Session) -> DatabaseStatus:
+    """Probe the database with one cheap query (in the session's transaction, if given one)."""
     head = head_revision()
     try:
-        revision = current_revision(engine)
+        revision = current_revision(bind.connection() if isinstance(bind, Session) else bind)
     except SQLAlchemyError as exc:
         log.warning("database not reachable: %s", exc)
         return DatabaseStatus(False, None, head, error=type(exc).__name__)

@@ -10,6 +10,9 @@ Failures are classified for the task engine:
 
 from __future__ import annotations
 
+import functools
+import ssl
+import threading
 import time
 import uuid
 from typing import TypeVar
@@ -43,6 +46,13 @@ from cna_agent.protocol import (
 
 T = TypeVar("T")
 
+# Few connections per agent: a host runs a handful of steps at once. Idle connections
+# are dropped before the agent's uvicorn drops them (after 5 s), so that a reused
+# connection is not one the agent is closing.
+AGENT_LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=4, keepalive_expiry=4.0)
+
+_TLS_LOCK = threading.Lock()
+
 
 class AgentCallError(Exception):
     """A command to an agent did not succeed."""
@@ -67,8 +77,22 @@ class AgentFailed(AgentCallError):
     """The agent tried and failed."""
 
 
+@functools.cache
+def _build_tls_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context every agent client shares (loading CA certificates is slow)."""
+    with _TLS_LOCK:
+        return _build_tls_context()
+
+
 class AgentClient:
-    """Commands to one agent, authenticated with VRM's credential for that host."""
+    """Commands to one agent, authenticated with VRM's credential for that host.
+
+    It keeps a connection pool and is safe to share between threads.
+    """
 
     def __init__(
         self,
@@ -83,7 +107,14 @@ class AgentClient:
             headers={"Authorization": f"Bearer {credential}"},
             timeout=timeout_s,
             transport=transport,
+            verify=tls_context(),
+            limits=AGENT_LIMITS,
         )
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection pool has been closed."""
+        return self._http.is_closed
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -254,15 +285,25 @@ class AgentClient:
         try:
             response = self._http.request(method, path, json=json, params=params)
         except httpx.TransportError as exc:
-            raise AgentUnreachable(
-                f"agent at {self._http.base_url} unreachable: {exc!s}",
-                code="agent_unreachable",
-                status=None,
-                retryable=True,
+            raise _unreachable(
+                f"agent at {self._http.base_url} unreachable: {exc!s}", "agent_unreachable"
+            ) from exc
+        except RuntimeError as exc:
+            if not self.closed:
+                raise
+            # A shared client closed under a running step (its agent moved, or VRM is
+            # shutting down): a later attempt gets a fresh client.
+            raise _unreachable(
+                f"client of the agent at {self._http.base_url} was closed", "agent_client_closed"
             ) from exc
         if response.is_error:
             raise _error_from(response)
         return response
+
+
+def _unreachable(message: str, code: str) -> AgentUnreachable:
+    """A retryable failure to get any answer."""
+    return AgentUnreachable(message, code=code, status=None, retryable=True)
 
 
 def _error_from(response: httpx.Response) -> AgentCallError:

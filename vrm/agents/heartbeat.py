@@ -1,26 +1,30 @@
-"""Heartbeats: an agent's periodic report, and reconciling VRM's records with it."""
+"""Heartbeats: writing a batch of agents' reports, and reconciling VRM's records with them.
+
+Agents report every few seconds; VRM takes each report in memory (``vrm.agents.ingest``)
+and writes a whole batch here, in one short transaction: every host's last heartbeat time
+and usage in one statement, and row by row only what changed (a host back to ``normal``,
+VM states corrected, datastores' capacity, facts), each change an Event.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
-from cna_agent.protocol import DomainState, DomainStatus, Heartbeat, HeartbeatAck, PoolReport
-from vrm.agents.credentials import host_credential_matches
+from cna_agent.protocol import DomainState, DomainStatus, Heartbeat, PoolReport
 from vrm.agents.enrollment import facts_columns
-from vrm.agents.repository import HostStateRepository
-from vrm.errors import Unauthorized
+from vrm.agents.repository import HeartbeatRepository, HostStateRepository, VmRow
 from vrm.events.emit import emit
-from vrm.hosts.repository import HostRepository
-from vrm.models import Host, Vm
-from vrm.models.base import utcnow
 from vrm.models.enums import HostState, Severity, VmState
 from vrm.network.push import sync_host
 from vrm.storage.repository import DatastoreRepository, HostDatastoreRepository
-from vrm.vms.repository import VmRepository
 
 # What a libvirt domain state means for the VM record.
 DOMAIN_TO_VM_STATE = {
@@ -33,60 +37,76 @@ DOMAIN_TO_VM_STATE = {
     DomainState.CRASHED: VmState.FAULT,
     DomainState.NOSTATE: VmState.UNKNOWN,
 }
-# What reconciliation remembers between heartbeats, kept in ``hosts.usage``.
-_REMEMBERED: dict[str, Any] = {"unknown_domains": [], "suspects": {}}
 # Hosts in these states become ``normal`` when they report.
-_RECOVERABLE = (HostState.CONNECTING, HostState.FAULT)
+RECOVERABLE = (HostState.CONNECTING, HostState.FAULT)
 
 
-def authenticate_host(session: Session, *, host_id: uuid.UUID, credential: str) -> Host:
-    """The host whose agent presents ``credential``; 401 for anything else."""
-    host = HostRepository(session).get(host_id)
-    if host is None or not host_credential_matches(credential, host.credential_hash):
-        raise Unauthorized("unknown host or wrong host credential", code="invalid_host_credential")
-    return host
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One heartbeat, and when VRM's receive loop took it."""
+
+    beat: Heartbeat
+    at: datetime
 
 
-def receive(session: Session, *, host: Host, beat: Heartbeat) -> HeartbeatAck:
-    """Record a heartbeat: liveness, usage, facts, pools, and reconcile the VMs."""
-    host.last_heartbeat_at = utcnow()
-    # Keep what reconciliation remembers between beats beside the fresh usage figures.
-    memory = {key: host.usage.get(key, default) for key, default in _REMEMBERED.items()}
-    host.usage = {**beat.usage.model_dump(mode="json"), **memory}
-    if beat.facts is not None:
-        for column, value in facts_columns(beat.facts).items():
-            setattr(host, column, value)
-    _recover(session, host)
-    _update_pools(session, host, beat.pools)
-    _reconcile(session, host, beat.domains)
-    return HeartbeatAck(host_state=host.state.value)
+def record(
+    session: Session,
+    beats: Mapping[uuid.UUID, Received],
+    *,
+    pools_changed: Collection[uuid.UUID] = (),
+) -> dict[uuid.UUID, HostState]:
+    """Write a batch of heartbeats; the state of each host that still exists.
+
+    ``pools_changed`` names the hosts whose pool reports differ from the last ones
+    written (the others' datastores are left alone).
+    """
+    repo = HeartbeatRepository(session)
+    ids = list(beats)
+    vms: dict[uuid.UUID | None, list[VmRow]] = defaultdict(list)
+    for vm in repo.vms_on(ids):
+        vms[vm.host_id].append(vm)
+    rows, states = [], {}
+    for host in repo.hosts(ids):
+        received = beats[host.id]
+        memory = _reconcile(session, host, received.beat.domains, vms[host.id])
+        states[host.id] = _recover(session, host)
+        if received.beat.facts is not None:
+            repo.set_columns(host.id, facts_columns(received.beat.facts))
+        if host.id in pools_changed:
+            _update_pools(session, host.id, received.beat.pools)
+        usage = {**received.beat.usage.model_dump(mode="json"), **memory}
+        rows.append({"id": host.id, "last_heartbeat_at": received.at, "usage": usage})
+    repo.record_beats(rows)
+    return states
 
 
-def _recover(session: Session, host: Host) -> None:
-    """A connecting or faulty host that reports is normal again."""
-    previous = host.state
-    if previous not in _RECOVERABLE:
-        return
-    if HostStateRepository(session).swap_state(
-        host.id, expected=_RECOVERABLE, new=HostState.NORMAL
+def _recover(session: Session, host: Row[Any]) -> HostState:
+    """A connecting or faulty host that reports is normal again; its state now."""
+    previous: HostState = host.state
+    if previous not in RECOVERABLE:
+        return previous
+    if not HostStateRepository(session).swap_state(
+        host.id, expected=RECOVERABLE, new=HostState.NORMAL
     ):
-        kind = "host_connected" if previous == HostState.CONNECTING else "host_recovered"
-        emit(
-            session,
-            type=kind,
-            message=f"host {host.name} is normal (was {previous.value})",
-            target_type="host",
-            target_id=host.id,
-        )
-        # The DVSs of its site, as they are now (a host may miss changes while away).
-        sync_host(session, host.id, user_id=None)
+        return previous
+    kind = "host_connected" if previous == HostState.CONNECTING else "host_recovered"
+    emit(
+        session,
+        type=kind,
+        message=f"host {host.name} is normal (was {previous.value})",
+        target_type="host",
+        target_id=host.id,
+    )
+    # The DVSs of its site, as they are now (a host may miss changes while away).
+    sync_host(session, host.id, user_id=None)
+    return HostState.NORMAL
 
 
-def _update_pools(session: Session, host: Host, pools: Sequence[PoolReport]) -> None:
+def _update_pools(session: Session, host_id: uuid.UUID, pools: Sequence[PoolReport]) -> None:
     """Capacity and allocation of the host's datastores, as the node measures them."""
     by_name = {p.name: p for p in pools}
     datastores = DatastoreRepository(session)
-    for link in HostDatastoreRepository(session).for_host(host.id):
+    for link in HostDatastoreRepository(session).for_host(host_id):
         report = by_name.get(link.pool_name)
         store = datastores.get(link.datastore_id)
         link.mounted = report is not None and report.active
@@ -95,30 +115,39 @@ def _update_pools(session: Session, host: Host, pools: Sequence[PoolReport]) -> 
             store.allocated_mib = report.allocation_mib
 
 
-def _reconcile(session: Session, host: Host, domains: Sequence[DomainStatus]) -> None:
+def _reconcile(
+    session: Session, host: Row[Any], domains: Sequence[DomainStatus], vms: Sequence[VmRow]
+) -> dict[str, Any]:
     """The node's word wins for VMs with no operation in flight; every change is an Event.
 
     A difference must show in two heartbeats in a row before the record changes: a
     heartbeat sampled while an operation was ending (or a guest briefly paused while
-    QEMU starts it) must not undo what the operation just recorded.
+    QEMU starts it) must not undo what the operation just recorded. What is remembered
+    between heartbeats (suspects, strays already reported) is returned, to be kept in
+    ``hosts.usage``; it lives in the database, so any VRM replica can take the next beat.
     """
     reported = {d.uuid: d for d in domains}
-    suspects: dict[str, str] = host.usage.get("suspects", {})
+    usage: dict[str, Any] = host.usage or {}
+    suspects: dict[str, str] = usage.get("suspects", {})
     still: dict[str, str] = {}
-    for vm in VmRepository(session).on_host(host.id):
+    for vm in vms:
         status = reported.pop(vm.uuid, None)
         actual = DOMAIN_TO_VM_STATE[status.state] if status else VmState.UNKNOWN
         if vm.task_state is not None or vm.state in (actual, VmState.CREATING):
             continue
         if suspects.get(str(vm.id)) == actual.value:
-            _correct(session, vm, actual, host)
+            _correct(session, vm, actual, host.name)
         else:
             still[str(vm.id)] = actual.value
-    host.usage = {**host.usage, "suspects": still}
-    _report_unknown(session, host, list(reported.values()))
+    seen = set(usage.get("unknown_domains", []))
+    strays = _report_unknown(session, host, seen, list(reported.values()))
+    return {"suspects": still, "unknown_domains": strays}
 
 
-def _correct(session: Session, vm: Vm, actual: VmState, host: Host) -> None:
+def _correct(session: Session, vm: VmRow, actual: VmState, host_name: str) -> None:
+    """Record the reported state (compare-and-swap: an operation that began since wins)."""
+    if not HeartbeatRepository(session).correct_vm(vm.id, recorded=vm.state, actual=actual):
+        return
     severity = Severity.MAJOR if actual in (VmState.FAULT, VmState.UNKNOWN) else Severity.INFO
     emit(
         session,
@@ -126,16 +155,15 @@ def _correct(session: Session, vm: Vm, actual: VmState, host: Host) -> None:
         severity=severity,
         target_type="vm",
         target_id=vm.id,
-        message=f"VM {vm.name} is {actual.value} on {host.name} (recorded {vm.state.value})",
+        message=f"VM {vm.name} is {actual.value} on {host_name} (recorded {vm.state.value})",
         details={"recorded": vm.state.value, "actual": actual.value},
     )
-    vm.state = actual
 
 
-def _report_unknown(session: Session, host: Host, strays: Sequence[DomainStatus]) -> None:
-    """Domains VRM does not know: reported once each, never touched."""
-    seen = set(host.usage.get("unknown_domains", []))
-    current = {str(d.uuid) for d in strays}
+def _report_unknown(
+    session: Session, host: Row[Any], seen: set[str], strays: Sequence[DomainStatus]
+) -> list[str]:
+    """Domains VRM does not know: reported once each, never touched; the current ones."""
     for domain in strays:
         if str(domain.uuid) not in seen:
             emit(
@@ -148,4 +176,4 @@ def _report_unknown(session: Session, host: Host, strays: Sequence[DomainStatus]
                 "by VRM; it is left alone",
                 details={"uuid": str(domain.uuid), "name": domain.name},
             )
-    host.usage = {**host.usage, "unknown_domains": sorted(current)}
+    return sorted(str(d.uuid) for d in strays)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Row, delete, select, update
+from sqlalchemy.orm import Session
 
-from vrm.models import EnrollmentToken, Host
-from vrm.models.enums import HostState
+from vrm.models import EnrollmentToken, Host, Vm, VrmProcess
+from vrm.models.enums import HostState, VmState
 from vrm.repository import Repository, changed_one
 
 
@@ -75,3 +77,74 @@ def _silent(cutoff: datetime) -> ColumnElement[bool]:
         (last_seen.is_not(None) & (last_seen < cutoff))
         | (last_seen.is_(None) & (Host.created_at < cutoff))
     )
+
+
+# id, uuid, host_id, name, state, task_state
+VmRow = Row[uuid.UUID, uuid.UUID, uuid.UUID | None, str, VmState, str | None]
+
+
+class HeartbeatRepository:
+    """The reads and writes of one flush of heartbeats, a batch of hosts at a time."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def hosts(self, host_ids: Sequence[uuid.UUID]) -> Sequence[Row[Any]]:
+        """``id, name, state, usage`` of the hosts that still exist."""
+        stmt = select(Host.id, Host.name, Host.state, Host.usage).where(Host.id.in_(host_ids))
+        return self.session.execute(stmt).all()
+
+    def credential(self, host_id: uuid.UUID) -> Row[str | None, HostState] | None:
+        """``credential_hash, state`` of one host, if it exists."""
+        stmt = select(Host.credential_hash, Host.state).where(Host.id == host_id)
+        return self.session.execute(stmt).first()
+
+    def vms_on(self, host_ids: Sequence[uuid.UUID]) -> Sequence[VmRow]:
+        """``id, uuid, host_id, name, state, task_state`` of the VMs placed on the hosts."""
+        stmt = select(Vm.id, Vm.uuid, Vm.host_id, Vm.name, Vm.state, Vm.task_state).where(
+            Vm.host_id.in_(host_ids)
+        )
+        return self.session.execute(stmt).all()
+
+    def correct_vm(self, vm_id: uuid.UUID, *, recorded: VmState, actual: VmState) -> bool:
+        """Set a VM's state to what its node reports, unless it changed or an operation began."""
+        stmt = (
+            update(Vm)
+            .where(Vm.id == vm_id, Vm.state == recorded, Vm.task_state.is_(None))
+            .values(state=actual)
+            .execution_options(synchronize_session=False)
+        )
+        return changed_one(self.session.execute(stmt))
+
+    def set_columns(self, host_id: uuid.UUID, values: Mapping[str, Any]) -> None:
+        """Write some columns of one host (facts that changed)."""
+        stmt = update(Host).where(Host.id == host_id).values(**values)
+        self.session.execute(stmt.execution_options(synchronize_session=False))
+
+    def record_beats(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Each host's last heartbeat time and usage, in one statement for the batch.
+
+        ``rows`` hold ``id``, ``last_heartbeat_at`` and ``usage``.
+        """
+        if rows:
+            self.session.execute(update(Host), list(rows))
+
+
+class ProcessRepository:
+    """The rows of the running VRM processes."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def save(self, row: VrmProcess) -> None:
+        """Insert or refresh one process's row."""
+        self.session.merge(row)
+
+    def live(self, seen_since: datetime) -> Sequence[VrmProcess]:
+        """Processes that refreshed their row since ``seen_since``."""
+        stmt = select(VrmProcess).where(VrmProcess.seen_at >= seen_since)
+        return self.session.scalars(stmt).all()
+
+    def forget_older(self, cutoff: datetime) -> None:
+        """Drop the rows of processes gone before ``cutoff``."""
+        self.session.execute(delete(VrmProcess).where(VrmProcess.seen_at < cutoff))

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cna_agent.protocol import EnrollRequest, EnrollResponse, Heartbeat, HeartbeatAck
-from vrm.agents import enrollment, heartbeat
+from vrm.agents import enrollment
+from vrm.agents.ingest import HeartbeatIngest
 from vrm.agents.schemas import EnrollmentTokenCreate, EnrollmentTokenIssued, EnrollmentTokenRead
 from vrm.deps import Admin, SessionDep, SettingsDep
-from vrm.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from vrm.errors import Conflict, Forbidden, NotFound, Overloaded, Unauthorized, ValidationFailed
 from vrm.errors import error_responses as errors
 from vrm.listing import ListDep
 from vrm.schemas import Page
@@ -23,7 +24,7 @@ agents_router = APIRouter(prefix="/agents", tags=["agents"])
 _bearer = HTTPBearer(auto_error=False)
 
 
-def _bearer_secret(
+async def _bearer_secret(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The bearer token; 401 before the body is even looked at when there is none."""
@@ -77,10 +78,16 @@ def enroll(
     return enrollment.enroll(session, secret=secret, request=request, key=settings.secret_key)
 
 
-@agents_router.post("/{host_id}/heartbeat", responses=errors(Unauthorized, ValidationFailed))
-def receive_heartbeat(
-    session: SessionDep, secret: BearerSecret, host_id: uuid.UUID, beat: Heartbeat
+@agents_router.post(
+    "/{host_id}/heartbeat", responses=errors(Unauthorized, ValidationFailed, Overloaded)
+)
+async def receive_heartbeat(
+    request: Request, secret: BearerSecret, host_id: uuid.UUID, beat: Heartbeat
 ) -> HeartbeatAck:
-    """An agent's periodic report, authenticated with its host credential (bearer)."""
-    host = heartbeat.authenticate_host(session, host_id=host_id, credential=secret)
-    return heartbeat.receive(session, host=host, beat=beat)
+    """An agent's periodic report, authenticated with its host credential (bearer).
+
+    Taken on the event loop and written within ``VRM_HEARTBEAT_FLUSH_S``; while VRM is
+    overloaded the answer is 503 with ``Retry-After``.
+    """
+    ingest: HeartbeatIngest = request.app.state.heartbeats
+    return await ingest.accept(host_id=host_id, credential=secret, beat=beat)

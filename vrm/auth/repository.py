@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
 from vrm.models import ApiToken, Role, User
@@ -46,3 +48,9 @@ class TokenRepository(Repository[ApiToken]):
         )
         row = self.session.execute(stmt).first()
         return (row[0], row[1]) if row else None
+
+    def note_uses(self, uses: Mapping[uuid.UUID, datetime]) -> None:
+        """Set ``last_used_at`` of many tokens in one statement."""
+        if uses:
+            rows = [{"id": token_id, "last_used_at": at} for token_id, at in uses.items()]
+            self.session.execute(update(ApiToken), rows)

@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 from vrm.auth import security
 from vrm.auth.principal import Principal
 from vrm.auth.repository import RoleRepository, TokenRepository, UserRepository
+from vrm.auth.uses import TokenUses
 from vrm.errors import Conflict, Unauthorized, ValidationFailed
 from vrm.models import ApiToken, User
 from vrm.models.base import utcnow
 from vrm.models.enums import TokenKind
 
-# Touch a token's last_used_at at most this often, to keep reads from writing.
+# Note a token's use at most this often (written behind, so reads never write).
 _TOUCH_EVERY = timedelta(minutes=1)
 # A hash to compare against when the user does not exist, so timing tells nothing.
 _DUMMY_HASH = security.hash_password("not-a-real-password")
@@ -50,15 +51,15 @@ def login(session: Session, *, username: str, password: str, ttl_s: int) -> Issu
     return IssuedToken(token=token, expires_in=ttl_s)
 
 
-def authenticate(session: Session, *, token: str) -> Principal:
-    """The principal behind a bearer token, or 401."""
+def authenticate(session: Session, *, token: str, uses: TokenUses) -> Principal:
+    """The principal behind a bearer token, or 401; its use is noted in ``uses``."""
     now = utcnow()
     found = TokenRepository(session).active(security.hash_token(token), now)
     if found is None:
         raise Unauthorized("the bearer token is unknown, expired or revoked", code="invalid_token")
     api_token, user = found
     if api_token.last_used_at is None or now - api_token.last_used_at > _TOUCH_EVERY:
-        api_token.last_used_at = now
+        uses.note(api_token.id, now)
     return Principal(
         user_id=user.id,
         name=user.name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from vrm.deps import CurrentUser, SessionDep, Writer
 from vrm.errors import Conflict, Forbidden, NotFound, ValidationFailed, error_responses
@@ -44,6 +44,8 @@ def get_host(session: SessionDep, _user: CurrentUser, host_id: uuid.UUID) -> Hos
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(Conflict, Forbidden, NotFound),
 )
-def delete_host(session: SessionDep, user: Writer, host_id: uuid.UUID) -> None:
+def delete_host(request: Request, session: SessionDep, user: Writer, host_id: uuid.UUID) -> None:
     """Remove a host that runs no VMs (its agent must enroll again to come back)."""
     service.delete_host(session, actor=user, host_id=host_id)
+    # Its heartbeats are refused from now on (other VRM processes notice at their next write).
+    request.app.state.heartbeats.forget(host_id)

@@ -13,6 +13,7 @@ from vrm.models.compute import (
 )
 from vrm.models.inventory import Cluster, Host, Site
 from vrm.models.network import Dvs, IpAllocation, IpPool, IpRange, PortGroup
+from vrm.models.processes import VrmProcess
 from vrm.models.storage import Datastore, HostDatastore, Volume
 from vrm.models.tasks import Alarm, Event, Task
 
@@ -47,4 +48,5 @@ __all__ = [
     "VmNic",
     "VmSnapshot",
     "Volume",
+    "VrmProcess",
 ]

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, cast
 from sqlalchemy.orm import Session
 
 from vrm.agents.client import AgentClient
-from vrm.agents.directory import agent_for
+from vrm.agents.directory import AgentClients, agent_for, default_clients
 from vrm.config import Settings
 from vrm.models import Task
 
@@ -38,23 +38,23 @@ class FlowContext:
     session: Session
     task: Task
     settings: Settings
+    # Shared by every step and task: clients stay open, their connections are reused.
+    clients: AgentClients = field(default_factory=default_clients)
     _clients: dict[uuid.UUID, AgentClient] = field(default_factory=dict)
 
     def agent(self, host_id: uuid.UUID) -> AgentClient:
-        """The client of a host's agent (closed by the engine after the step).
+        """The shared client of a host's agent (looked up once per step).
 
         Every call through it first commits the step's open transaction: no database
         lock or snapshot is held while a node works, which may take minutes. Steps are
         idempotent, so what they wrote before a call may safely be kept early.
         """
         if host_id not in self._clients:
-            self._clients[host_id] = agent_for(self.session, self.settings, host_id)
+            self._clients[host_id] = agent_for(self.session, self.settings, host_id, self.clients)
         return cast(AgentClient, _Releasing(self._clients[host_id], self.session))
 
     def close(self) -> None:
-        """Close the agent clients this step opened."""
-        for client in self._clients.values():
-            client.close()
+        """Forget this step's clients; they stay open in the shared pool for later steps."""
         self._clients.clear()
 
     @property
@@ -99,6 +99,8 @@ class _Releasing:
         self._session = session
 
     def __getattr__(self, name: str) -> Any:
+        if name == "close":
+            raise AttributeError("a shared agent client is closed by its pool, not by a step")
         attribute = getattr(self._client, name)
         if not callable(attribute):
             return attribute

@@ -20,8 +20,8 @@ templates = Jinja2Templates(directory=TEMPLATES_DIR)
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, session: SessionDep) -> HTMLResponse:
     """The front page: version, database state and inventory counts."""
-    db = database_status(request.app.state.engine)
-    # The request's session connects only when used, so a page without a schema still renders.
+    # One connection per request: the status probe runs in the request's own transaction.
+    db = database_status(session)
     counts = overview(session) if db.ready else None
     context = {
         "version": __version__,

@@ -5,14 +5,22 @@ The same client runs against a real agent in tests/e2e.
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 
 from cna_agent.protocol import Operation, OperationState, StopRequest
-from vrm.agents.client import AgentClient, AgentFailed, AgentRejected, AgentUnreachable
+from vrm.agents.client import (
+    AgentClient,
+    AgentFailed,
+    AgentRejected,
+    AgentUnreachable,
+    tls_context,
+)
 
 
 def client_for(handler: httpx.MockTransport) -> AgentClient:
@@ -127,3 +135,30 @@ def test_stop_posts_the_request_body() -> None:
     op = client_for(httpx.MockTransport(handler)).stop(uuid.uuid4(), StopRequest(force=True))
     assert op.state == "succeeded"
     assert b'"force":true' in bodies[0]
+
+
+def test_a_closed_client_is_unreachable_and_retryable() -> None:
+    client = client_for(httpx.MockTransport(lambda _r: httpx.Response(200, json=[])))
+    client.close()
+    assert client.closed
+    with pytest.raises(AgentUnreachable) as caught:
+        client.domains()
+    assert caught.value.code == "agent_client_closed"
+    assert caught.value.retryable
+
+
+def test_clients_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = tls_context()
+    made: list[ssl.SSLContext] = []
+    create = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(create(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    clients = [AgentClient(f"https://agent-{i}.test:7070", "cnav_secret") for i in range(50)]
+    for client in clients:
+        client.close()
+    assert made == [], "no client builds a TLS context of its own"
+    assert tls_context() is shared
