@@ -58,12 +58,13 @@ def next_delay(
 ) -> float:
     """How long to wait before the next call to VRM, after ``failures`` failed in a row.
 
-    VRM's ``Retry-After`` is kept, plus up to one period's jitter; other failures back off
-    exponentially from the period with full jitter, up to ``ceiling_s``; otherwise one
-    period, give or take ``jitter`` of it.
+    VRM's ``Retry-After`` is kept, plus a random part of one period (agents VRM shed
+    together come back spread over a period); other failures back off exponentially from
+    the period with full jitter, up to ``ceiling_s``; otherwise one period, give or take
+    ``jitter`` of it.
     """
     if retry_after is not None:
-        return retry_after + rng.uniform(0.0, period_s * jitter)
+        return retry_after + rng.uniform(0.0, period_s)
     if failures > 0:
         return rng.uniform(0.0, min(ceiling_s, period_s * 2.0 ** min(failures - 1, 32)))
     return period_s * rng.uniform(1.0 - jitter, 1.0 + jitter)

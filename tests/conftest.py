@@ -16,11 +16,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tests.helpers import login
-from tests.pgserver import postgres_server
+from tests.pgserver import create_database, postgres_server
 from vrm.app import create_app
 from vrm.auth import service as auth_service
 from vrm.auth.principal import Principal
@@ -70,21 +69,11 @@ def committed_engine(
     if database_url.startswith("sqlite"):
         url = f"sqlite:///{tmp_path_factory.mktemp('committed') / 'vrm.db'}"
     else:
-        url = _create_database(database_url, "vrm_committed")
+        url = create_database(database_url, "vrm_committed")
     eng = make_engine(url)
     upgrade(eng)
     yield eng
     eng.dispose()
-
-
-def _create_database(server_url: str, name: str) -> str:
-    """A new empty database on the server of ``server_url``; its URL."""
-    admin = make_engine(server_url)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -120,7 +109,12 @@ def app(settings: Settings, engine: Engine, session: Session) -> FastAPI:
             raise
         session.commit()
 
-    application.dependency_overrides[get_session] = _session
+    def _request_session() -> Iterator[Session]:
+        yield from _session()
+        if session.info.pop("callers_changed", False):
+            application.state.principals.clear()
+
+    application.dependency_overrides[get_session] = _request_session
     # What is written behind (heartbeats, token uses) goes into the test's transaction too.
     scope = contextlib.contextmanager(_session)
     state = application.state

@@ -12,6 +12,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
+from vrm.db import make_engine
+
 
 class PostgresNotInstalled(RuntimeError):
     """No PostgreSQL server binaries on this machine."""
@@ -109,3 +113,13 @@ def postgres_server() -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def create_database(server_url: str, name: str) -> str:
+    """A new empty database on the server of ``server_url``; its URL."""
+    admin = make_engine(server_url)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)

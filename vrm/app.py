@@ -22,6 +22,7 @@ from vrm import __version__
 from vrm.agents.directory import default_clients
 from vrm.agents.ingest import HeartbeatIngest
 from vrm.api import api_router
+from vrm.auth.cache import PrincipalCache
 from vrm.auth.uses import TokenUses
 from vrm.config import Settings, db_pool_size, thread_pool_size
 from vrm.db import make_engine, make_session_factory
@@ -133,6 +134,7 @@ def _install_state(app: FastAPI, settings: Settings, engine: Engine | None) -> N
         lag=state.lag,
     )
     state.token_uses = TokenUses(state.session_factory.begin)
+    state.principals = PrincipalCache()
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:

@@ -15,6 +15,7 @@ Concurrency rules (see docs/operations.md, "Load"):
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -132,6 +133,14 @@ def _open_gate_after(engine: Engine, gate: WriteGate) -> None:
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]
 
 
+_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
+
+
+def write_gate(engine: Engine) -> WriteGate | None:
+    """The write gate of an SQLite engine (None on other backends)."""
+    return _GATES.get(engine)
+
+
 def make_engine(url: str, *, pool_size: int = 10, pool_timeout_s: float = 30.0) -> Engine:
     """Build an engine for ``url`` with a fixed-size pool of ``pool_size`` connections."""
     sizing: dict[str, Any] = {
@@ -141,7 +150,8 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout_s: float = 30.0) 
     }
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args=_prepare_sqlite(url), **sizing)
-        _install_sqlite_hooks(engine, WriteGate())
+        gate = _GATES[engine] = WriteGate()
+        _install_sqlite_hooks(engine, gate)
         return engine
     return create_engine(url, pool_pre_ping=True, **sizing)
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from vrm.auth import service as auth_service
+from vrm.auth.cache import PrincipalCache
 from vrm.auth.principal import Principal
 from vrm.config import Settings
 from vrm.errors import Forbidden, Unauthorized
 from vrm.load.admission import Admission
+from vrm.models.base import utcnow
 
 # Requests with these methods only read: their session never takes a write lock.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -32,25 +35,41 @@ async def db_turn(request: Request) -> AsyncIterator[None]:
         yield
 
 
-def get_session(
+async def get_session(
     request: Request, _turn: Annotated[None, Depends(db_turn, scope="function")]
-) -> Iterator[Session]:
+) -> AsyncIterator[Session]:
     """One session per request, committed when the endpoint succeeds, else rolled back.
 
-    Reads (GET) get a read-only session, which never waits for a writer.
+    Reads (GET) get a read-only session, which never waits for a writer. The session is
+    made on the event loop (it connects only when first used, in the endpoint's thread);
+    its commit or rollback runs in a thread.
     """
     state = request.app.state
     reads = request.method in READ_METHODS
     factory: sessionmaker[Session] = state.read_session_factory if reads else state.session_factory
-    with factory() as session:
-        try:
-            yield session
-        except BaseException:
+    session = factory()
+    try:
+        yield session
+    except BaseException:
+        await run_in_threadpool(_end, session, commit=False)
+        raise
+    await run_in_threadpool(_end, session, commit=True)
+    # Side effects of what just committed.
+    if session.info.pop("tasks_queued", False):
+        state.task_worker.wake()
+    if session.info.pop("callers_changed", False):
+        state.principals.clear()
+
+
+def _end(session: Session, *, commit: bool) -> None:
+    """Commit (or roll back) and close: the connection goes back to the pool."""
+    try:
+        if commit:
+            session.commit()
+        else:
             session.rollback()
-            raise
-        session.commit()
-        if session.info.pop("tasks_queued", False):
-            state.task_worker.wake()
+    finally:
+        session.close()
 
 
 # scope="function": the commit happens before the response leaves, so a client that
@@ -61,17 +80,28 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/token")
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The authenticated caller; 401 without a valid bearer token."""
+    """The authenticated caller; 401 without a valid bearer token.
+
+    A token checked a moment ago is known without a query (``vrm.auth.cache``).
+    """
     if credentials is None:
         raise Unauthorized("this call needs a bearer token", code="not_authenticated")
-    return auth_service.authenticate(
-        session, token=credentials.credentials, uses=request.app.state.token_uses
-    )
+    state, token = request.app.state, credentials.credentials
+    cache: PrincipalCache = state.principals
+    who = cache.get(token)
+    if who is None:
+        who = await run_in_threadpool(
+            auth_service.authenticate, session, token=token, uses=state.token_uses
+        )
+        cache.put(token, who)
+    else:
+        state.token_uses.note(who.token_id, utcnow())
+    return who.principal
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Result, Select, func, select
+from sqlalchemy import Result, RowMapping, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,14 +42,28 @@ class Repository(Generic[M]):
         self, params: ListParams, filters: Mapping[str, Any] | None = None
     ) -> tuple[Sequence[M], int]:
         """One page of objects matching ``filters`` (None values ignored) and the total."""
-        stmt: Select[Any] = select(self.model)
+        stmt, total = self._paged(select(self.model), params, filters)
+        return self.session.scalars(stmt).all(), total
+
+    def page_rows(
+        self, columns: Sequence[Any], params: ListParams, filters: Mapping[str, Any] | None = None
+    ) -> tuple[Sequence[RowMapping], int]:
+        """Like ``page``, but only ``columns`` of each object, as plain rows (no ORM objects)."""
+        stmt, total = self._paged(select(*columns), params, filters)
+        return self.session.execute(stmt).mappings().all(), total
+
+    def _paged(
+        self, stmt: Select[Any], params: ListParams, filters: Mapping[str, Any] | None
+    ) -> tuple[Select[Any], int]:
+        """``stmt`` filtered, sorted and cut to the page; and how many match in all."""
+        counted: Select[Any] = select(func.count()).select_from(self.model)
         for field, value in (filters or {}).items():
             if value is not None:
-                stmt = stmt.where(getattr(self.model, field) == value)
-        total = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+                condition = getattr(self.model, field) == value
+                stmt, counted = stmt.where(condition), counted.where(condition)
+        total = self.session.scalar(counted) or 0
         stmt = stmt.order_by(*self._order_by(params.sort or self.default_sort))
-        items = self.session.scalars(stmt.limit(params.limit).offset(params.offset)).all()
-        return items, total
+        return stmt.limit(params.limit).offset(params.offset), total
 
     def count(self, **filters: Any) -> int:
         """How many objects match ``filters``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
+from fastapi import Response
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,6 +29,9 @@ class ErrorBody(BaseModel):
     """What every failing API call answers."""
 
     error: ErrorDetail
+
+
+JSON = "application/json"
 
 
 class Page(BaseModel, Generic[T]):
@@ -86,3 +90,8 @@ class UpdateModel(BaseModel):
             if getattr(self, field) is None and field not in self.nullable:
                 raise ValueError(f"{field} cannot be null")
         return self
+
+
+def json_of(model: BaseModel, status_code: int = 200) -> Response:
+    """A response serialized by pydantic once (a returned model is dumped and validated again)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type=JSON)

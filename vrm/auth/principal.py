@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,3 +19,12 @@ class Principal:
     def can(self, permission: str) -> bool:
         """Whether the role grants ``permission`` (``read``, ``write`` or ``admin``)."""
         return permission in self.permissions
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """What a bearer token authenticates: the principal, and the token itself."""
+
+    principal: Principal
+    token_id: uuid.UUID
+    expires_at: datetime | None

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from vrm.auth import security
-from vrm.auth.principal import Principal
+from vrm.auth.principal import Authenticated, Principal
 from vrm.auth.repository import RoleRepository, TokenRepository, UserRepository
 from vrm.auth.uses import TokenUses
 from vrm.errors import Conflict, Unauthorized, ValidationFailed
@@ -16,8 +16,6 @@ from vrm.models import ApiToken, User
 from vrm.models.base import utcnow
 from vrm.models.enums import TokenKind
 
-# Note a token's use at most this often (written behind, so reads never write).
-_TOUCH_EVERY = timedelta(minutes=1)
 # A hash to compare against when the user does not exist, so timing tells nothing.
 _DUMMY_HASH = security.hash_password("not-a-real-password")
 
@@ -51,21 +49,21 @@ def login(session: Session, *, username: str, password: str, ttl_s: int) -> Issu
     return IssuedToken(token=token, expires_in=ttl_s)
 
 
-def authenticate(session: Session, *, token: str, uses: TokenUses) -> Principal:
-    """The principal behind a bearer token, or 401; its use is noted in ``uses``."""
+def authenticate(session: Session, *, token: str, uses: TokenUses) -> Authenticated:
+    """Who a bearer token authenticates, or 401; its use is noted in ``uses``."""
     now = utcnow()
     found = TokenRepository(session).active(security.hash_token(token), now)
     if found is None:
         raise Unauthorized("the bearer token is unknown, expired or revoked", code="invalid_token")
     api_token, user = found
-    if api_token.last_used_at is None or now - api_token.last_used_at > _TOUCH_EVERY:
-        uses.note(api_token.id, now)
-    return Principal(
+    uses.note(api_token.id, now)
+    principal = Principal(
         user_id=user.id,
         name=user.name,
         role=user.role.name,
         permissions=frozenset(user.role.permissions),
     )
+    return Authenticated(principal, api_token.id, api_token.expires_at)
 
 
 def create_user(session: Session, *, name: str, password: str, role: str) -> User:

@@ -38,7 +38,18 @@ class Admission:
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         """Hold a turn for the block; 503 ``overloaded`` when none comes in time."""
-        if self._free.locked() and self._waiting >= self._queue:
+        if self._free.locked():
+            await self._wait()
+        else:
+            await self._free.acquire()  # a free turn is taken without yielding
+        try:
+            yield
+        finally:
+            self._free.release()
+
+    async def _wait(self) -> None:
+        """Queue for a turn, if the queue has room, for at most ``wait_s``."""
+        if self._waiting >= self._queue:
             self._refuse("VRM's request queue is full")
         self._waiting += 1
         try:
@@ -47,10 +58,6 @@ class Admission:
             self._refuse(f"no turn for this request within {self._wait_s:g} s")
         finally:
             self._waiting -= 1
-        try:
-            yield
-        finally:
-            self._free.release()
 
     def _refuse(self, why: str) -> None:
         self.refused += 1

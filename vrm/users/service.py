@@ -71,6 +71,7 @@ def update_user(
     session: Session, *, actor: Principal, user_id: uuid.UUID, data: UserUpdate
 ) -> User:
     """Change a user's role, enabled flag or password, keeping one enabled admin."""
+    callers_changed(session)
     repo = UserRepository(session)
     user = get_or_404(repo, user_id, KIND)
     role = _role(session, data.role) if data.role is not None else user.role
@@ -97,6 +98,7 @@ def update_user(
 
 def delete_user(session: Session, *, actor: Principal, user_id: uuid.UUID) -> None:
     """Delete a user other than the caller, keeping one enabled admin."""
+    callers_changed(session)
     repo = UserRepository(session)
     user = get_or_404(repo, user_id, KIND)
     if user.id == actor.user_id:
@@ -105,3 +107,8 @@ def delete_user(session: Session, *, actor: Principal, user_id: uuid.UUID) -> No
         _keep_an_admin(repo, user, "delete")
     repo.delete(user, conflict=f"user {user.name!r} is still referenced")
     record(session, actor=actor, action="user.delete", target_type=KIND, target_id=user_id)
+
+
+def callers_changed(session: Session) -> None:
+    """Once this transaction commits, tokens are checked again (``vrm.auth.cache``)."""
+    session.info["callers_changed"] = True

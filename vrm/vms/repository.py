@@ -3,16 +3,41 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import RowMapping, select, update
 from sqlalchemy.orm import selectinload
 
-from vrm.models import Vm, VmDisk, VmNic, VmSnapshot
+from vrm.listing import ListParams
+from vrm.models import IpAllocation, PortGroup, Vm, VmDisk, VmNic, VmSnapshot
 from vrm.models.enums import VmState
 from vrm.repository import Repository, changed_one
 from vrm.vms.states import RULES, Operation
+
+# What ``VmRead`` shows of the ``vms`` row (disks and NICs come from their own rows).
+READ_COLUMNS = (
+    Vm.id,
+    Vm.uuid,
+    Vm.name,
+    Vm.description,
+    Vm.cluster_id,
+    Vm.host_id,
+    Vm.vcpus,
+    Vm.max_vcpus,
+    Vm.memory_mib,
+    Vm.max_memory_mib,
+    Vm.cpu_shares,
+    Vm.cpu_reservation_mhz,
+    Vm.cpu_limit_mhz,
+    Vm.state,
+    Vm.task_state,
+    Vm.ha_enabled,
+    Vm.is_template,
+    Vm.boot_order,
+    Vm.ssh_keys,
+    Vm.created_at,
+    Vm.updated_at,
+)
 
 
 class VmRepository(Repository[Vm]):
@@ -35,18 +60,41 @@ class VmRepository(Repository[Vm]):
         )
         return self.session.scalars(stmt).first()
 
-    def page_full(self, params: Any, filters: dict[str, object]) -> tuple[Sequence[Vm], int]:
-        """A page of VMs with disks and NICs loaded."""
-        items, total = self.page(params, filters)
-        if items:
-            ids = [vm.id for vm in items]
-            stmt = (
-                select(Vm)
-                .where(Vm.id.in_(ids))
-                .options(selectinload(Vm.disks), selectinload(Vm.nics))
-            )
-            self.session.scalars(stmt).all()
-        return items, total
+    def read_page(
+        self, params: ListParams, filters: Mapping[str, object]
+    ) -> tuple[Sequence[RowMapping], int]:
+        """A page of VMs as the API shows them (columns only; no ORM objects)."""
+        return self.page_rows(READ_COLUMNS, params, filters)
+
+    def read_one(self, vm_id: uuid.UUID) -> RowMapping | None:
+        """One VM as the API shows it."""
+        return self.session.execute(select(*READ_COLUMNS).where(Vm.id == vm_id)).mappings().first()
+
+    def disk_rows(self, vm_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
+        """The disks of some VMs, by device name."""
+        columns = (VmDisk.vm_id, VmDisk.id, VmDisk.device, VmDisk.bus, VmDisk.volume_id)
+        stmt = select(*columns).where(VmDisk.vm_id.in_(vm_ids)).order_by(VmDisk.device)
+        return self.session.execute(stmt).mappings().all()
+
+    def nic_rows(self, vm_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
+        """The NICs of some VMs with their port group's VLAN, by slot."""
+        columns = (VmNic.vm_id, VmNic.id, VmNic.slot, VmNic.mac, VmNic.model)
+        stmt = (
+            select(*columns, VmNic.port_group_id, PortGroup.vlan_id)
+            .join(PortGroup, PortGroup.id == VmNic.port_group_id)
+            .where(VmNic.vm_id.in_(vm_ids))
+            .order_by(VmNic.slot)
+        )
+        return self.session.execute(stmt).mappings().all()
+
+    def address_rows(self, nic_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
+        """``nic_id, address`` of the addresses bound to some NICs."""
+        stmt = (
+            select(IpAllocation.nic_id, IpAllocation.address)
+            .where(IpAllocation.nic_id.in_(nic_ids))
+            .order_by(IpAllocation.address)
+        )
+        return self.session.execute(stmt).mappings().all()
 
     def claim(self, vm_id: uuid.UUID, op: Operation) -> bool:
         """Start ``op`` if the VM's state allows it and nothing else runs on it."""

@@ -5,16 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from vrm.deps import CurrentUser, SessionDep, SettingsDep, Writer
 from vrm.errors import Conflict, Forbidden, NotFound, ValidationFailed, error_responses
 from vrm.listing import ListDep, TextFilter
 from vrm.models import Task, Vm
 from vrm.models.enums import VmState
-from vrm.schemas import Page
+from vrm.schemas import Page, json_of
 from vrm.tasks.schemas import TaskRead
-from vrm.vms import changes, service
+from vrm.vms import changes, service, views
 from vrm.vms.schemas import (
     AttachDiskBody,
     AttachNicBody,
@@ -42,7 +42,7 @@ def _accepted(vm: Vm, task: Task) -> VmAccepted:
     return VmAccepted(vm=VmRead.model_validate(vm), task=TaskRead.model_validate(task))
 
 
-@router.get("", responses=error_responses(ValidationFailed))
+@router.get("", response_model=Page[VmRead], responses=error_responses(ValidationFailed))
 def list_vms(
     session: SessionDep,
     _user: CurrentUser,
@@ -52,7 +52,7 @@ def list_vms(
     state: VmState | None = None,
     name: TextFilter = None,
     is_template: bool | None = None,
-) -> Page[VmRead]:
+) -> Response:
     """List VMs and templates, filtered by cluster, host, state, name or template flag."""
     filters = {
         "cluster_id": cluster_id,
@@ -61,8 +61,7 @@ def list_vms(
         "name": name,
         "is_template": is_template,
     }
-    items, total = service.list_vms(session, params=params, filters=filters)
-    return Page(items=[VmRead.model_validate(v) for v in items], total=total)
+    return json_of(views.vm_page(session, params=params, filters=filters))
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS)
@@ -75,10 +74,10 @@ def create_vm(
     )
 
 
-@router.get("/{vm_id}", responses=error_responses(NotFound))
-def get_vm(session: SessionDep, _user: CurrentUser, vm_id: uuid.UUID) -> VmRead:
+@router.get("/{vm_id}", response_model=VmRead, responses=error_responses(NotFound))
+def get_vm(session: SessionDep, _user: CurrentUser, vm_id: uuid.UUID) -> Response:
     """One VM with its disks and NICs."""
-    return VmRead.model_validate(service.get_vm(session, vm_id=vm_id))
+    return json_of(views.vm_view(session, vm_id=vm_id))
 
 
 @router.delete("/{vm_id}", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS)

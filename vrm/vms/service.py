@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,7 +17,6 @@ from vrm.auth.principal import Principal
 from vrm.clusters.repository import ClusterRepository
 from vrm.crud import ensure_unique, get_or_404, get_ref_or_422
 from vrm.errors import Conflict, NotFound
-from vrm.listing import ListParams
 from vrm.models import Task, Vm
 from vrm.models.enums import VmState
 from vrm.scheduler.service import check_growth
@@ -30,13 +28,6 @@ from vrm.vms.schemas import ResizeBody, VmCreate
 from vrm.vms.states import RULES, Operation
 
 KIND = "vm"
-
-
-def list_vms(
-    session: Session, *, params: ListParams, filters: Mapping[str, object]
-) -> tuple[Sequence[Vm], int]:
-    """A page of VMs with their disks and NICs."""
-    return VmRepository(session).page_full(params, dict(filters))
 
 
 def get_vm(session: Session, *, vm_id: uuid.UUID) -> Vm:
