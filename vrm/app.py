@@ -24,7 +24,7 @@ from vrm.agents.ingest import HeartbeatIngest
 from vrm.api import api_router
 from vrm.auth.cache import PrincipalCache
 from vrm.auth.uses import TokenUses
-from vrm.config import Settings, db_pool_size, thread_pool_size
+from vrm.config import Settings, db_pool_size, heartbeat_retry_after_s, thread_pool_size
 from vrm.db import make_engine, make_session_factory
 from vrm.errors import Overloaded, VrmError
 from vrm.health import router as health_router
@@ -104,7 +104,9 @@ def create_app(
     )
     _install_state(app, settings, engine)
     _install_error_handlers(app)
-    app.add_middleware(ShedHeartbeats, lag=app.state.lag)
+    app.add_middleware(
+        ShedHeartbeats, lag=app.state.lag, retry_after_s=heartbeat_retry_after_s(settings)
+    )
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(health_router)
     app.include_router(web_router)
@@ -132,6 +134,7 @@ def _install_state(app: FastAPI, settings: Settings, engine: Engine | None) -> N
         read_scope=state.read_session_factory.begin,
         admission=state.admission,
         lag=state.lag,
+        retry_after_s=heartbeat_retry_after_s(settings),
     )
     state.token_uses = TokenUses(state.session_factory.begin)
     state.principals = PrincipalCache()

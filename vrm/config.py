@@ -92,3 +92,9 @@ def db_pool_size(settings: Settings) -> int:
 def thread_pool_size(settings: Settings) -> int:
     """Request threads: one per database turn, plus spares for work without the database."""
     return settings.db_concurrency + SPARE_THREADS
+
+
+def heartbeat_retry_after_s(settings: Settings) -> int:
+    """``Retry-After`` for a shed heartbeat: an agent that waits it (plus up to one period)
+    still reports well within ``VRM_HOST_FAULT_AFTER``."""
+    return max(1, min(10, int(settings.host_fault_after / 3)))

@@ -7,13 +7,16 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bench.fleet import BeatReport, Clients, FleetConfig, Mode, beat, enroll_hosts
 from tests.conftest import BACKENDS
-from tests.e2e.burst import ANSWERS, burst, enroll_hosts
+from tests.e2e.burst import ANSWERS, burst
+from tests.e2e.burst import enroll_hosts as enroll_burst_hosts
 from tests.e2e.processes import ADMIN_PASSWORD, Process, start_vrm
 from tests.pgserver import create_database
 
@@ -49,7 +52,7 @@ def test_a_burst_of_200_clients_is_answered_and_leaves_vrm_responsive(busy_vrm: 
     async def scenario() -> None:
         async with _admin(busy_vrm.url, 200) as client:
             cluster = (await client.post("/api/v1/clusters", json={"name": "burst"})).json()
-            hosts = await enroll_hosts(client, cluster["id"], 3)
+            hosts = await enroll_burst_hosts(client, cluster["id"], 3)
             outcome = await burst(
                 client, cluster_id=cluster["id"], hosts=hosts, clients=200, duration_s=10
             )
@@ -65,3 +68,94 @@ def test_a_burst_of_200_clients_is_answered_and_leaves_vrm_responsive(busy_vrm: 
     asyncio.run(scenario())
     log = busy_vrm.output()
     assert "Traceback" not in log, log[-3000:]
+
+
+def _fleet(url: str, **overrides: object) -> FleetConfig:
+    """A fleet of simulated agents against ``url`` (agents mode, 2 s period)."""
+    settings: dict[str, object] = {
+        "url": url,
+        "password": ADMIN_PASSWORD,
+        "period_s": 2.0,
+        "timeout_s": 10.0,
+        "hosts": 50,
+        "duration_s": 20.0,
+        **overrides,
+    }
+    return FleetConfig(**settings)  # type: ignore[arg-type]
+
+
+def _hosts_by_state(client: httpx.Client, cluster_id: str) -> dict[str, int]:
+    hosts = client.get("/hosts", params={"cluster_id": cluster_id, "limit": 1000}).json()
+    states: dict[str, int] = {}
+    for host in hosts["items"]:
+        states[host["state"]] = states.get(host["state"], 0) + 1
+    return states
+
+
+def _faults(client: httpx.Client, cluster_id: str) -> list[str]:
+    """The ``host_fault`` events of the hosts of a cluster."""
+    hosts = client.get("/hosts", params={"cluster_id": cluster_id, "limit": 1000}).json()
+    ids = {host["id"] for host in hosts["items"]}
+    events = client.get("/events", params={"type": "host_fault", "limit": 1000}).json()
+    return [e["message"] for e in events["items"] if e["target_id"] in ids]
+
+
+@pytest.mark.vrm_env(VRM_HOST_FAULT_AFTER="6", VRM_JOBS_INTERVAL_S="0.5")
+def test_fifty_simulated_agents_stay_normal(vrm: Process, admin: httpx.Client) -> None:
+    config = _fleet(vrm.url, cluster="smoke")
+
+    async def scenario() -> BeatReport:
+        async with Clients(config) as clients:
+            fleet = await enroll_hosts(clients, config)
+            assert fleet.report.enrolled == 50
+            return await beat(clients, fleet, config)
+
+    report = asyncio.run(scenario())
+    assert report.beats.only(200), report.beats
+    assert report.beats.count >= 50 * 8, "every host beat every 2 s"
+    cluster = admin.get("/clusters", params={"name": "smoke"}).json()["items"][0]
+    assert _hosts_by_state(admin, cluster["id"]) == {"normal": 50}
+    assert _faults(admin, cluster["id"]) == []
+
+
+@pytest.mark.vrm_env(
+    VRM_HOST_FAULT_AFTER="6",
+    VRM_JOBS_INTERVAL_S="0.5",
+    # A flood past capacity makes the loop this late for sure, on any machine.
+    VRM_OVERLOAD_LAG_S="0.05",
+)
+def test_overload_sheds_heartbeats_keeps_the_api_and_faults_no_host(
+    vrm: Process, admin: httpx.Client
+) -> None:
+    agents = _fleet(vrm.url, cluster="agents", hosts=40, probe=True)
+    flood = _fleet(
+        vrm.url, cluster="flood", hosts=200, mode=Mode.RATE, rate=1500.0, max_inflight=300
+    )
+
+    async def scenario() -> tuple[BeatReport, BeatReport, BeatReport]:
+        async with Clients(agents) as calm, Clients(flood) as busy:
+            calm_fleet = await enroll_hosts(calm, agents)
+            busy_fleet = await enroll_hosts(busy, flood)
+            warm = replace(agents, duration_s=4.0, probe=False)
+            await beat(calm, calm_fleet, warm)  # every agent host is normal before the flood
+            during, _ = await asyncio.gather(
+                beat(calm, calm_fleet, agents), beat(busy, busy_fleet, flood)
+            )
+            flooded = await beat(busy, busy_fleet, replace(flood, duration_s=0.5, rate=10.0))
+            await asyncio.sleep(2.0)
+            after = await beat(calm, calm_fleet, replace(agents, duration_s=6.0, probe=False))
+            return during, flooded, after
+
+    during, _flooded, after = asyncio.run(scenario())
+    load = admin.get("/system/load").json()
+    assert load["heartbeats"]["shed"] > 0, "the flood overloaded VRM"
+    assert during.probe is not None
+    assert during.probe.timeouts == 0
+    assert during.probe.errors == {}
+    assert during.probe.statuses.get(200, 0) > 0, "the API answered during the flood"
+    assert set(during.beats.statuses) <= {200, 503}
+    assert during.beats.timeouts == 0
+    assert after.beats.only(200), f"heartbeats are taken again after the flood: {after.beats}"
+    cluster = admin.get("/clusters", params={"name": "agents"}).json()["items"][0]
+    assert _hosts_by_state(admin, cluster["id"]) == {"normal": 40}
+    assert _faults(admin, cluster["id"]) == [], "no host turned fault while VRM could not hear"

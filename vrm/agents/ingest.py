@@ -31,7 +31,6 @@ from vrm.db import SessionScope
 from vrm.errors import Overloaded, Unauthorized
 from vrm.load.admission import Admission
 from vrm.load.lag import LoopLag
-from vrm.load.shedding import HEARTBEAT_RETRY_AFTER_S
 from vrm.models import VrmProcess
 from vrm.models.base import utcnow
 from vrm.models.enums import HostState
@@ -60,12 +59,14 @@ class HeartbeatIngest:
         read_scope: SessionScope,
         admission: Admission,
         lag: LoopLag,
+        retry_after_s: int,
     ) -> None:
         self.process = process
         self.write_scope = write_scope
         self.read_scope = read_scope
         self._admission = admission
         self._lag = lag
+        self._retry_after_s = retry_after_s
         self._known: dict[uuid.UUID, _Known] = {}
         self._pending: dict[uuid.UUID, Received] = {}
         self._pools: dict[uuid.UUID, list[PoolReport]] = {}
@@ -169,7 +170,7 @@ class HeartbeatIngest:
                 found = await run_in_threadpool(self._read, host_id)
         except Overloaded as exc:
             self._lag.note_shed()
-            raise Overloaded(exc.message, retry_after_s=HEARTBEAT_RETRY_AFTER_S) from exc
+            raise Overloaded(exc.message, retry_after_s=self._retry_after_s) from exc
         if found is not None:
             self._known[host_id] = found
         return found
