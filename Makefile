@@ -28,6 +28,14 @@ run: setup
 test: setup services
 	$(BIN)/pytest
 
+# Benchmarks (minutes each; not part of `make test`): figures go to docs/benchmarks.md.
+bench: setup services
+	$(BIN)/python -m bench.placement --db sqlite
+	$(BIN)/python -m bench.placement --db postgresql
+	$(BIN)/python -m bench.api --db sqlite --json var/bench-api-sqlite.json
+	$(BIN)/python -m bench.api --db postgresql --json var/bench-api-postgresql.json
+	$(BIN)/python -m bench.vm_create
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

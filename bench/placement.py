@@ -24,20 +24,17 @@ import gc
 import pstats
 import random
 import statistics
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.databases import postgres_database, sqlite_database
 from vrm.db import make_engine, make_session_factory
 from vrm.migrate import upgrade
 from vrm.models import Cluster, Datastore, Host, HostDatastore, Vm, Volume
@@ -69,39 +66,6 @@ class Outcome:
         with self.lock:
             self.latencies_ms.append(ms)
             self.refused += 0 if placed else 1
-
-
-# ---------------------------------------------------------------- databases
-
-
-@contextlib.contextmanager
-def sqlite_database() -> Iterator[str]:
-    """A new SQLite file in a temporary folder."""
-    with tempfile.TemporaryDirectory(prefix="vrm-bench-") as folder:
-        yield f"sqlite:///{Path(folder) / 'bench.db'}"
-
-
-def _admin(server_url: str, statement: str) -> None:
-    engine = make_engine(server_url)
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(statement))
-    finally:
-        engine.dispose()
-
-
-@contextlib.contextmanager
-def postgres_database(server_url: str | None) -> Iterator[str]:
-    """A new database on ``server_url``, or on a throwaway server; dropped afterwards."""
-    with contextlib.ExitStack() as stack:
-        if server_url is None:
-            from tests.pgserver import postgres_server
-
-            server_url = stack.enter_context(postgres_server())
-        name = f"vrm_bench_{uuid.uuid4().hex[:10]}"
-        _admin(server_url, f'CREATE DATABASE "{name}"')
-        stack.callback(_admin, server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 # ---------------------------------------------------------------- seeding

@@ -1,8 +1,8 @@
-"""The ``/api/v1`` router: every domain router, authenticated except the token endpoint."""
+"""The ``/api/v1`` routers: every domain router, authenticated except the token endpoint."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends, FastAPI
 
 from vrm.agents.router import agents_router, tokens_router
 from vrm.auth.router import router as auth_router
@@ -20,27 +20,33 @@ from vrm.tasks.router import router as tasks_router
 from vrm.users.router import router as users_router
 from vrm.vms.router import router as vms_router
 
-api_router = APIRouter()
-api_router.include_router(auth_router)
-# Agents authenticate with their own credentials, not with a user's token.
-api_router.include_router(agents_router)
-
-_protected = APIRouter(
-    dependencies=[Depends(get_principal)], responses=error_responses(Unauthorized)
-)
-for _router in (
-    sites_router,
-    clusters_router,
+# One flat list: each router is included into the app directly (every level of nesting
+# costs route matching on every request), the busiest first.
+PUBLIC = (auth_router, agents_router)  # agents authenticate with their own credentials
+PROTECTED = (
+    vms_router,
     hosts_router,
+    tasks_router,
+    events_router,
+    clusters_router,
     storage_router,
     network_router,
     placement_rules_router,
-    tasks_router,
-    events_router,
+    sites_router,
     users_router,
     tokens_router,
-    vms_router,
     load_router,
-):
-    _protected.include_router(_router)
-api_router.include_router(_protected)
+)
+
+
+def include_api(app: FastAPI, prefix: str) -> None:
+    """Mount every ``/api/v1`` router on ``app``; all but the public ones need a user."""
+    for router in PUBLIC:
+        app.include_router(router, prefix=prefix)
+    for router in PROTECTED:
+        app.include_router(
+            router,
+            prefix=prefix,
+            dependencies=[Depends(get_principal)],
+            responses=error_responses(Unauthorized),
+        )

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vrm import __version__
 from vrm.agents.directory import default_clients
 from vrm.agents.ingest import HeartbeatIngest
-from vrm.api import api_router
+from vrm.api import include_api
 from vrm.auth.cache import PrincipalCache
 from vrm.auth.uses import TokenUses
 from vrm.config import Settings, db_pool_size, heartbeat_retry_after_s, thread_pool_size
@@ -107,7 +107,7 @@ def create_app(
     app.add_middleware(
         ShedHeartbeats, lag=app.state.lag, retry_after_s=heartbeat_retry_after_s(settings)
     )
-    app.include_router(api_router, prefix=API_PREFIX)
+    include_api(app, API_PREFIX)
     app.include_router(health_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

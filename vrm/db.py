@@ -103,11 +103,13 @@ def _install_sqlite_hooks(engine: Engine, gate: WriteGate) -> None:
             gate.leave(dbapi_connection)
             raise
 
-    @event.listens_for(engine.pool, "checkin")
-    def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
-        # A connection returned (or dropped) mid-transaction must not keep the gate shut.
+    # A connection returned, dropped or closed mid-transaction must not keep the gate shut.
+    def _release(dbapi_connection: Any, *_args: Any) -> None:
         if dbapi_connection is not None:
             gate.leave(dbapi_connection)
+
+    for name in ("checkin", "invalidate", "soft_invalidate", "close", "close_detached"):
+        event.listen(engine.pool, name, _release)
 
     _open_gate_after(engine, gate)
 

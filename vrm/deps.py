@@ -48,17 +48,27 @@ async def get_session(
     reads = request.method in READ_METHODS
     factory: sessionmaker[Session] = state.read_session_factory if reads else state.session_factory
     session = factory()
+    # Ending an SQLite read transaction only drops a shared lock: never a wait, so it is
+    # done here rather than in another thread (a PostgreSQL one is a round trip).
+    inline = reads and state.engine.dialect.name == "sqlite"
     try:
         yield session
     except BaseException:
-        await run_in_threadpool(_end, session, commit=False)
+        await _finish(session, commit=False, inline=inline)
         raise
-    await run_in_threadpool(_end, session, commit=True)
+    await _finish(session, commit=True, inline=inline)
     # Side effects of what just committed.
     if session.info.pop("tasks_queued", False):
         state.task_worker.wake()
     if session.info.pop("callers_changed", False):
         state.principals.clear()
+
+
+async def _finish(session: Session, *, commit: bool, inline: bool) -> None:
+    if inline:
+        _end(session, commit=commit)
+    else:
+        await run_in_threadpool(_end, session, commit=commit)
 
 
 def _end(session: Session, *, commit: bool) -> None:

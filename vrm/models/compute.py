@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vrm.models.base import Base, IdMixin, TimestampMixin, utcnow
@@ -27,6 +27,8 @@ class Vm(IdMixin, TimestampMixin, Base):
         CheckConstraint("memory_mib >= 1 AND max_memory_mib >= memory_mib", name="memory"),
         CheckConstraint("cpu_shares >= 1", name="cpu_shares"),
         CheckConstraint("cpu_reservation_mhz >= 0 AND cpu_limit_mhz >= 0", name="cpu_qos"),
+        # Pages are sorted by creation time (then id): read in index order, not sorted.
+        Index("ix_vms_created_at", "created_at", "id"),
     )
 
     # The libvirt domain UUID; kept apart from ``id`` so imported domains keep theirs.

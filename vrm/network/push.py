@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from vrm.models import Cluster, Host, Task
+from vrm.models import Cluster, Dvs, Host, Task
 from vrm.models.enums import TaskState
 from vrm.repository import changed_one
 from vrm.tasks.service import queue_task
@@ -46,7 +46,13 @@ def sync_host(
     user_id: uuid.UUID | None,
     remove: Sequence[str] = (),
 ) -> Task | None:
-    """Queue the host's network sync, or fold ``remove`` into one still queued (None)."""
+    """Queue the host's network sync, or fold ``remove`` into one still queued (None).
+
+    Nothing is queued for a host whose site has no DVS when there is nothing to remove:
+    1,000 hosts coming back after an outage would otherwise each get a task doing nothing.
+    """
+    if not remove and not _site_has_dvs(session, host_id):
+        return None
     waiting = session.scalars(
         select(Task).where(
             Task.type == SYNC, Task.target_id == host_id, Task.state == TaskState.QUEUED
@@ -72,3 +78,15 @@ def sync_host(
         user_id=user_id,
         params={"remove": sorted(set(remove))},
     )
+
+
+def _site_has_dvs(session: Session, host_id: uuid.UUID) -> bool:
+    """Whether the site of the host has any DVS."""
+    stmt = (
+        select(Dvs.id)
+        .join(Cluster, Cluster.site_id == Dvs.site_id)
+        .join(Host, Host.cluster_id == Cluster.id)
+        .where(Host.id == host_id)
+        .limit(1)
+    )
+    return session.scalar(stmt) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import RowMapping, bindparam, select, update
 from sqlalchemy.orm import selectinload
 
 from vrm.listing import ListParams
@@ -40,6 +40,27 @@ READ_COLUMNS = (
 )
 
 
+# The read path's statements, built once (their cache keys are computed once too).
+_READ_ONE = select(*READ_COLUMNS).where(Vm.id == bindparam("vm_id"))
+_DISKS = (
+    select(VmDisk.vm_id, VmDisk.id, VmDisk.device, VmDisk.bus, VmDisk.volume_id)
+    .where(VmDisk.vm_id.in_(bindparam("ids", expanding=True)))
+    .order_by(VmDisk.device)
+)
+_NICS = (
+    select(VmNic.vm_id, VmNic.id, VmNic.slot, VmNic.mac, VmNic.model, VmNic.port_group_id)
+    .add_columns(PortGroup.vlan_id)
+    .join(PortGroup, PortGroup.id == VmNic.port_group_id)
+    .where(VmNic.vm_id.in_(bindparam("ids", expanding=True)))
+    .order_by(VmNic.slot)
+)
+_ADDRESSES = (
+    select(IpAllocation.nic_id, IpAllocation.address)
+    .where(IpAllocation.nic_id.in_(bindparam("ids", expanding=True)))
+    .order_by(IpAllocation.address)
+)
+
+
 class VmRepository(Repository[Vm]):
     """VMs and templates."""
 
@@ -68,33 +89,19 @@ class VmRepository(Repository[Vm]):
 
     def read_one(self, vm_id: uuid.UUID) -> RowMapping | None:
         """One VM as the API shows it."""
-        return self.session.execute(select(*READ_COLUMNS).where(Vm.id == vm_id)).mappings().first()
+        return self.session.execute(_READ_ONE, {"vm_id": vm_id}).mappings().first()
 
     def disk_rows(self, vm_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
         """The disks of some VMs, by device name."""
-        columns = (VmDisk.vm_id, VmDisk.id, VmDisk.device, VmDisk.bus, VmDisk.volume_id)
-        stmt = select(*columns).where(VmDisk.vm_id.in_(vm_ids)).order_by(VmDisk.device)
-        return self.session.execute(stmt).mappings().all()
+        return self.session.execute(_DISKS, {"ids": list(vm_ids)}).mappings().all()
 
     def nic_rows(self, vm_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
         """The NICs of some VMs with their port group's VLAN, by slot."""
-        columns = (VmNic.vm_id, VmNic.id, VmNic.slot, VmNic.mac, VmNic.model)
-        stmt = (
-            select(*columns, VmNic.port_group_id, PortGroup.vlan_id)
-            .join(PortGroup, PortGroup.id == VmNic.port_group_id)
-            .where(VmNic.vm_id.in_(vm_ids))
-            .order_by(VmNic.slot)
-        )
-        return self.session.execute(stmt).mappings().all()
+        return self.session.execute(_NICS, {"ids": list(vm_ids)}).mappings().all()
 
     def address_rows(self, nic_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
         """``nic_id, address`` of the addresses bound to some NICs."""
-        stmt = (
-            select(IpAllocation.nic_id, IpAllocation.address)
-            .where(IpAllocation.nic_id.in_(nic_ids))
-            .order_by(IpAllocation.address)
-        )
-        return self.session.execute(stmt).mappings().all()
+        return self.session.execute(_ADDRESSES, {"ids": list(nic_ids)}).mappings().all()
 
     def claim(self, vm_id: uuid.UUID, op: Operation) -> bool:
         """Start ``op`` if the VM's state allows it and nothing else runs on it."""
