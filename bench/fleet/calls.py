@@ -12,11 +12,11 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Self
 
 import httpx
+
+from cna_agent.vrm_link import retry_after_s as agent_retry_after_s
 
 from .config import FleetConfig
 from .stats import Recorder
@@ -136,26 +136,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def retry_after_s(response: httpx.Response) -> float | None:
-    """Seconds the answer asks to wait (Retry-After as seconds or an HTTP date), if any."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return _seconds_until(value)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _seconds_until(http_date: str) -> float | None:
-    """Seconds from now until an HTTP date (0 when past), or None when it is not one."""
-    try:
-        when = parsedate_to_datetime(http_date)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    """Seconds the answer asks to wait, read as a real agent reads it."""
+    return agent_retry_after_s(response.headers.get("retry-after"))
 
 
 def describe(response: httpx.Response) -> str:
