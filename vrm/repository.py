@@ -48,8 +48,15 @@ class Repository(Generic[M]):
     def page_rows(
         self, columns: Sequence[Any], params: ListParams, filters: Mapping[str, Any] | None = None
     ) -> tuple[Sequence[RowMapping], int]:
-        """Like ``page``, but only ``columns`` of each object, as plain rows (no ORM objects)."""
-        stmt, total = self._paged(select(*columns), params, filters)
+        """Like ``page``, but only ``columns`` of each object, as plain rows (no ORM objects).
+
+        The page's ids are found first (in an index on the sort order, ``OFFSET`` skips
+        index entries, not rows), then only those rows are read.
+        """
+        key = self.model.id  # type: ignore[attr-defined]
+        ids, total = self._paged(select(key), params, filters)
+        order = self._order_by(params.sort or self.default_sort)
+        stmt = select(*columns).where(key.in_(ids.scalar_subquery())).order_by(*order)
         return self.session.execute(stmt).mappings().all(), total
 
     def _paged(

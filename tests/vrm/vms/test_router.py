@@ -246,3 +246,18 @@ def test_unknown_vm_is_404(client: TestClient) -> None:
 
 def test_host_row_is_used(place: dict[str, Any]) -> None:
     assert isinstance(place["host"], Host)
+
+
+def test_pages_of_vms_follow_the_sort_with_disks_and_nics(
+    client: TestClient, place: dict[str, Any]
+) -> None:
+    for name in ("vm-c", "vm-a", "vm-d", "vm-b"):
+        create(client, place, name=name)
+    page = client.get("/api/v1/vms", params={"sort": "name", "limit": 2, "offset": 1}).json()
+    assert page["total"] == 4
+    assert [vm["name"] for vm in page["items"]] == ["vm-b", "vm-c"]
+    assert all(len(vm["disks"]) == 1 for vm in page["items"])
+    newest = client.get("/api/v1/vms", params={"sort": "-created_at", "limit": 1}).json()
+    assert [vm["name"] for vm in newest["items"]] == ["vm-b"]
+    one = client.get(f"/api/v1/vms/{page['items'][0]['id']}").json()
+    assert one == page["items"][0], "a VM reads the same alone and in a page"
