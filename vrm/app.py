@@ -63,8 +63,9 @@ def create_app(
 ) -> FastAPI:
     """Build the application over ``engine`` (made from the settings when not given).
 
-    ``background_jobs`` starts the periodic jobs and the task worker with the app;
-    tests that drive them themselves turn it off.
+    ``background_jobs`` starts the periodic jobs, the task worker, the write-behind
+    thread (heartbeats, token uses) and the event-loop lag monitor with the app; tests
+    that drive them themselves turn it off (and call ``state.heartbeats.flush()``).
     """
 
     @contextlib.asynccontextmanager

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from vrm.models import Cluster, Dvs, Host, Task
+from vrm.models import Cluster, Host, Task
 from vrm.models.enums import TaskState
+from vrm.network.repository import DvsRepository
 from vrm.repository import changed_one
 from vrm.tasks.service import queue_task
 
@@ -51,7 +52,7 @@ def sync_host(
     Nothing is queued for a host whose site has no DVS when there is nothing to remove:
     1,000 hosts coming back after an outage would otherwise each get a task doing nothing.
     """
-    if not remove and not _site_has_dvs(session, host_id):
+    if not remove and not DvsRepository(session).any_for_host(host_id):
         return None
     waiting = session.scalars(
         select(Task).where(
@@ -78,15 +79,3 @@ def sync_host(
         user_id=user_id,
         params={"remove": sorted(set(remove))},
     )
-
-
-def _site_has_dvs(session: Session, host_id: uuid.UUID) -> bool:
-    """Whether the site of the host has any DVS."""
-    stmt = (
-        select(Dvs.id)
-        .join(Cluster, Cluster.site_id == Dvs.site_id)
-        .join(Host, Host.cluster_id == Cluster.id)
-        .where(Host.id == host_id)
-        .limit(1)
-    )
-    return session.scalar(stmt) is not None

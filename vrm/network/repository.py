@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, func, select
 
-from vrm.models import Dvs, IpAllocation, IpPool, IpRange, PortGroup, VmNic
+from vrm.models import Cluster, Dvs, Host, IpAllocation, IpPool, IpRange, PortGroup, VmNic
 from vrm.repository import Repository
 
 
@@ -17,6 +17,17 @@ class DvsRepository(Repository[Dvs]):
 
     model = Dvs
     sortable = ("created_at", "updated_at", "name", "bridge", "mtu")
+
+    def any_for_host(self, host_id: uuid.UUID) -> bool:
+        """Whether the site of the host has any DVS."""
+        stmt = (
+            select(Dvs.id)
+            .join(Cluster, Cluster.site_id == Dvs.site_id)
+            .join(Host, Host.cluster_id == Cluster.id)
+            .where(Host.id == host_id)
+            .limit(1)
+        )
+        return self.session.scalar(stmt) is not None
 
 
 class PortGroupRepository(Repository[PortGroup]):

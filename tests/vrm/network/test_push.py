@@ -78,3 +78,13 @@ def test_sync_host_folds_removals_into_a_queued_task(session: Session) -> None:
     assert sync_host(session, node, user_id=None, remove=["ovs-b", "ovs-a"]) is None
     session.refresh(task)
     assert task.params == {"remove": ["ovs-a", "ovs-b"]}
+
+
+def test_a_host_of_a_site_without_dvs_gets_no_sync(client: TestClient, session: Session) -> None:
+    (node,) = hosts(session, 1)
+    assert sync_host(session, node, user_id=None) is None, "nothing to realize, nothing queued"
+    assert syncs(session) == []
+    make_dvs(client)
+    session.query(Task).delete()
+    assert sync_host(session, node, user_id=None) is not None
+    assert len(syncs(session)) == 1
