@@ -115,11 +115,18 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def admin_sql(server_url: str, statement: str) -> None:
+    """Run ``statement`` on the server outside a transaction (CREATE/DROP DATABASE need it)."""
+    admin = make_engine(server_url)
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(statement)
+    finally:
+        admin.dispose()
+
+
 def create_database(server_url: str, name: str) -> str:
     """A new empty database on the server of ``server_url``; its URL."""
-    admin = make_engine(server_url)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
+    admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}"')
+    admin_sql(server_url, f'CREATE DATABASE "{name}"')
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)

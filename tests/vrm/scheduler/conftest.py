@@ -14,32 +14,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from tests.conftest import BACKENDS
+from tests.pgserver import admin_sql
 from vrm.db import make_engine
 from vrm.migrate import upgrade
-
-
-def _admin_sql(server_url: str, statement: str) -> None:
-    """Run ``statement`` on the server outside a transaction (CREATE/DROP DATABASE need it)."""
-    admin = make_engine(server_url)
-    try:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(statement))
-    finally:
-        admin.dispose()
 
 
 def _postgres_database(server_url: str) -> Iterator[str]:
     """A new, empty database on the server at ``server_url``; dropped afterwards."""
     name = f"vrm_fresh_{uuid.uuid4().hex[:12]}"
-    _admin_sql(server_url, f'CREATE DATABASE "{name}"')
+    admin_sql(server_url, f'CREATE DATABASE "{name}"')
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        _admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=BACKENDS)
