@@ -109,10 +109,14 @@ def app(settings: Settings, engine: Engine, session: Session) -> FastAPI:
             raise
         session.commit()
 
+    # Closures here must not hold the app: FastAPI keeps overrides where the module-level
+    # routers can reach them, which would keep every test's app alive.
+    principals = application.state.principals
+
     def _request_session() -> Iterator[Session]:
         yield from _session()
         if session.info.pop("callers_changed", False):
-            application.state.principals.clear()
+            principals.clear()
 
     application.dependency_overrides[get_session] = _request_session
     # What is written behind (heartbeats, token uses) goes into the test's transaction too.
