@@ -26,11 +26,6 @@ class Outcome:
     without_retry_after: int = 0
     slowest_s: float = 0.0
 
-    @property
-    def answered(self) -> int:
-        """Requests that got an HTTP answer."""
-        return sum(self.statuses.values())
-
 
 async def enroll_hosts(
     client: httpx.AsyncClient, cluster_id: str, count: int
