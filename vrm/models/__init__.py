@@ -7,10 +7,12 @@ from vrm.models.compute import (
     PlacementRuleHost,
     PlacementRuleVm,
     Vm,
+    VmCdrom,
     VmDisk,
     VmNic,
     VmSnapshot,
 )
+from vrm.models.images import ConsoleTicket, Image
 from vrm.models.inventory import Cluster, Host, Site
 from vrm.models.network import Dvs, IpAllocation, IpPool, IpRange, PortGroup
 from vrm.models.processes import VrmProcess
@@ -26,12 +28,14 @@ __all__ = [
     "AuditRecord",
     "Base",
     "Cluster",
+    "ConsoleTicket",
     "Datastore",
     "Dvs",
     "EnrollmentToken",
     "Event",
     "Host",
     "HostDatastore",
+    "Image",
     "IpAllocation",
     "IpPool",
     "IpRange",
@@ -44,6 +48,7 @@ __all__ = [
     "Task",
     "User",
     "Vm",
+    "VmCdrom",
     "VmDisk",
     "VmNic",
     "VmSnapshot",

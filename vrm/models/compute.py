@@ -60,6 +60,8 @@ class Vm(IdMixin, TimestampMixin, Base):
     # Handed to the guest in its cloud-init seed (with its addresses) when it has any.
     user_data: Mapped[str | None] = mapped_column(Text)
     ssh_keys: Mapped[list[Any]] = mapped_column(default=list)
+    # One VNC viewer at a time: a second one is refused with a message.
+    console_exclusive: Mapped[bool] = mapped_column(default=False)
 
     cluster: Mapped[Cluster] = relationship(back_populates="vms", lazy="raise")
     # Disks and NICs live and die with their VM (the database cascades the delete).
@@ -67,6 +69,9 @@ class Vm(IdMixin, TimestampMixin, Base):
         back_populates="vm", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
     )
     nics: Mapped[list[VmNic]] = relationship(
+        back_populates="vm", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+    cdroms: Mapped[list[VmCdrom]] = relationship(
         back_populates="vm", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
     )
 
@@ -84,6 +89,21 @@ class VmDisk(IdMixin, Base):
     boot_index: Mapped[int | None]
 
     vm: Mapped[Vm] = relationship(back_populates="disks", lazy="raise")
+
+
+class VmCdrom(IdMixin, Base):
+    """A CD-ROM drive of a VM (IDE), holding an image or nothing."""
+
+    __tablename__ = "vm_cdroms"
+    __table_args__ = (UniqueConstraint("vm_id", "device"),)
+
+    vm_id: Mapped[UUID] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"))
+    device: Mapped[str] = mapped_column(String(16))
+    image_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("images.id", ondelete="RESTRICT"), index=True
+    )
+
+    vm: Mapped[Vm] = relationship(back_populates="cdroms", lazy="raise")
 
 
 class VmNic(IdMixin, Base):

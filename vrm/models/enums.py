@@ -100,6 +100,31 @@ class VolumeFormat(StrEnum):
     RAW = "raw"
 
 
+class ImageFormat(StrEnum):
+    """What an image holds: install media or a disk image."""
+
+    ISO = "iso"
+    QCOW2 = "qcow2"
+    RAW = "raw"
+
+
+class ImageState(StrEnum):
+    """Life of an image: its data arriving, usable, or refused (with the reason)."""
+
+    UPLOADING = "uploading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ImageSource(StrEnum):
+    """Where an image's data came from."""
+
+    UPLOAD = "upload"  # PUT /images/{id}/data, relayed to a node
+    URL = "url"  # fetched by a node
+    PATH = "path"  # a file already on a node's datastore
+    TEMPLATE = "template"  # exported from a template's disk
+
+
 class DiskBus(StrEnum):
     """Disk device model: paravirtual or emulated."""
 

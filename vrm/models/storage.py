@@ -66,3 +66,7 @@ class Volume(IdMixin, TimestampMixin, Base):
         ForeignKey("volumes.id", ondelete="RESTRICT")
     )
     state: Mapped[ObjectState] = mapped_column(str_enum(ObjectState), default=ObjectState.CREATING)
+    # A linked clone of an image (the image's file is its backing file).
+    base_image_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("images.id", ondelete="RESTRICT"), index=True
+    )

@@ -150,9 +150,13 @@ class VolumeSpec(Wire):
 
 
 class VolumeClone(Wire):
-    """A full copy of a volume under a new name, in the same pool."""
+    """A full copy of a volume under a new name (a linked clone's chain is flattened),
+    in the same pool or in ``pool``, optionally converted and grown."""
 
     name: ObjectName
+    pool: ObjectName | None = Field(default=None, description="target pool; default the same")
+    format: Literal["qcow2", "raw"] | None = Field(default=None, description="default: same")
+    capacity_mib: int | None = Field(default=None, ge=1, description="grow the copy to this")
 
 
 class VolumeResize(Wire):
@@ -222,16 +226,43 @@ class NetworkReport(Wire):
 
 
 class DiskSpec(Wire):
-    """A disk of a domain: a volume of a pool, or a CD-ROM image."""
+    """A disk of a domain: a volume of a pool, or a CD-ROM with an image (a volume too)
+    or with an empty tray (no pool and volume)."""
 
     device: str = Field(pattern=r"^(vd|sd|hd)[a-z]$", description="target device, e.g. vda")
     bus: Literal["virtio", "scsi", "sata", "ide"] = "virtio"
     kind: Literal["disk", "cdrom"] = "disk"
-    pool: ObjectName
-    volume: ObjectName
+    pool: ObjectName | None = None
+    volume: ObjectName | None = None
     format: Literal["qcow2", "raw"] = "qcow2"
     boot_order: int | None = Field(default=None, ge=1)
     readonly: bool = False
+
+    @model_validator(mode="after")
+    def _media(self) -> Self:
+        if (self.pool is None) != (self.volume is None):
+            raise ValueError("pool and volume go together")
+        if self.kind == "disk" and self.volume is None:
+            raise ValueError("a disk needs a pool and a volume (only a CD-ROM may be empty)")
+        return self
+
+    @property
+    def empty(self) -> bool:
+        """An empty CD-ROM tray."""
+        return self.volume is None
+
+
+class MediaChange(Wire):
+    """What a CD-ROM holds from now on: an image volume, or nothing (ejected)."""
+
+    pool: ObjectName | None = None
+    volume: ObjectName | None = None
+
+    @model_validator(mode="after")
+    def _together(self) -> Self:
+        if (self.pool is None) != (self.volume is None):
+            raise ValueError("pool and volume go together (neither ejects)")
+        return self
 
 
 class NicSpec(Wire):
@@ -261,9 +292,8 @@ class PciAddress(Wire):
 
 
 class ConsoleSpec(Wire):
-    """VNC console on the node's management address, with a password (VNC allows 8 chars)."""
-
-    password: str = Field(min_length=1, max_length=8)
+    """A VNC console. On the node it is a UNIX socket that only the agent opens (never a
+    network address); VRM relays it to ticket holders over the agent's channel."""
 
 
 class DirectBoot(Wire):
@@ -346,12 +376,11 @@ class DomainState(StrEnum):
 
 
 class ConsoleInfo(Wire):
-    """Where VRM's console proxy connects for this domain."""
+    """The consoles of a running domain, and who is watching them."""
 
-    type: Literal["vnc"] = "vnc"
-    host: str
-    port: int
-    password: str | None = None
+    vnc_socket: str | None = Field(default=None, description="the VNC UNIX socket on the node")
+    serial: bool = Field(default=False, description="the domain has a serial port (ttyS0)")
+    viewers: int = Field(default=0, description="VNC relays open now")
 
 
 class DomainStatus(Wire):
@@ -396,10 +425,17 @@ class SnapshotSpec(Wire):
 
 
 class StopRequest(Wire):
-    """Stop a domain: ACPI first; ``force`` destroys when the guest does not obey in time."""
+    """Stop a domain: ACPI first; ``force`` destroys when the guest does not obey in time
+    (``timeout_s`` 0 with ``force``: at once, without asking the guest)."""
 
     force: bool = False
-    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    timeout_s: float = Field(default=60.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _zero_only_forced(self) -> Self:
+        if self.timeout_s == 0 and not self.force:
+            raise ValueError("timeout_s 0 (power off at once) needs force")
+        return self
 
 
 class UndefineRequest(Wire):
@@ -438,6 +474,7 @@ class Operation(Wire):
     kind: str
     target: str
     state: OperationState
+    progress: int = Field(default=0, ge=0, le=100, description="percent done, when known")
     error: ErrorDetail | None = None
     result: dict[str, Any] = Field(default_factory=dict)
     started_at: datetime
