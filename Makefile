@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup system services run test lint format bench clean
+.PHONY: setup system services media run test lint format bench clean
 
 setup: system $(INSTALLED)
 
@@ -22,10 +22,14 @@ $(INSTALLED): pyproject.toml
 services:
 	@scripts/node-services.sh
 
+# The tiny test guest (var/test-media/tiny.iso), built from Debian packages; cached.
+media:
+	@scripts/build-test-media.sh
+
 run: setup
 	@scripts/run-local.sh
 
-test: setup services
+test: setup services media
 	$(BIN)/pytest
 
 # Benchmarks (minutes each; not part of `make test`): figures go to docs/benchmarks.md.
