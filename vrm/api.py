@@ -7,10 +7,13 @@ from fastapi import Depends, FastAPI
 from vrm.agents.router import agents_router, tokens_router
 from vrm.auth.router import router as auth_router
 from vrm.clusters.router import router as clusters_router
+from vrm.consoles.router import router as consoles_router
 from vrm.deps import get_principal
 from vrm.errors import Unauthorized, error_responses
 from vrm.events.router import router as events_router
 from vrm.hosts.router import router as hosts_router
+from vrm.images.router import router as images_router
+from vrm.images.router import streams as image_streams
 from vrm.load.router import router as load_router
 from vrm.network.router import router as network_router
 from vrm.scheduler.router import router as placement_rules_router
@@ -22,7 +25,9 @@ from vrm.vms.router import router as vms_router
 
 # One flat list: each router is included into the app directly (every level of nesting
 # costs route matching on every request), the busiest first.
-PUBLIC = (auth_router, agents_router)  # agents authenticate with their own credentials
+# Agents authenticate with their own credentials; streams in short sessions of their own;
+# the console router checks its callers itself (a console websocket's ticket is its key).
+PUBLIC = (auth_router, agents_router, image_streams, consoles_router)
 PROTECTED = (
     vms_router,
     hosts_router,
@@ -30,6 +35,7 @@ PROTECTED = (
     events_router,
     clusters_router,
     storage_router,
+    images_router,
     network_router,
     placement_rules_router,
     sites_router,

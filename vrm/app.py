@@ -28,6 +28,7 @@ from vrm.config import Settings, db_pool_size, heartbeat_retry_after_s, thread_p
 from vrm.db import make_engine, make_session_factory
 from vrm.errors import Overloaded, VrmError
 from vrm.health import router as health_router
+from vrm.images import flows as _image_flows  # noqa: F401  (registers the image flows)
 from vrm.jobs import JobRunner
 from vrm.load.admission import Admission
 from vrm.load.lag import LoopLag

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     enrollment_token_ttl_s: int = Field(default=24 * 3600, ge=60)
     # First octets (1 to 5) of the MACs VRM gives NICs; the rest is random and unique.
     mac_prefix: str = Field(default="02:4f:56", pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){0,4}$")
+    # Images larger than this are refused (uploads, URL and path imports, exports).
+    image_max_mib: int = Field(default=64 * 1024, ge=1)
     # Load: requests that may work on the database at once (each holds one connection
     # and at most one thread), how many more may wait for a turn and for how long before
     # they get 503 with Retry-After. The connection pool and the thread pool are sized

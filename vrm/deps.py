@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,13 +12,15 @@ from starlette.concurrency import run_in_threadpool
 
 from vrm.auth import service as auth_service
 from vrm.auth.cache import PrincipalCache
-from vrm.auth.principal import Principal
+from vrm.auth.principal import Authenticated, Principal
 from vrm.config import Settings
 from vrm.errors import Forbidden, Unauthorized
 from vrm.load.admission import Admission
 from vrm.models.base import utcnow
 
 # Requests with these methods only read: their session never takes a write lock.
+T = TypeVar("T")
+
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -115,6 +117,48 @@ async def get_principal(
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+async def in_session(request: Request, work: Callable[[Session], T], *, write: bool = True) -> T:
+    """Run ``work`` in a short session of its own (a turn, a thread, a commit), for endpoints
+    that must not hold a session while they run: streams that last minutes."""
+    state = request.app.state
+    factory: sessionmaker[Session] = state.session_factory if write else state.read_session_factory
+    admission: Admission = state.admission
+
+    def run() -> T:
+        with factory() as session:
+            result = work(session)
+            session.commit()
+            return result
+
+    async with admission.turn():
+        return await run_in_threadpool(run)
+
+
+async def get_streaming_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller of a streaming endpoint, authenticated in a short session of its own."""
+    if credentials is None:
+        raise Unauthorized("this call needs a bearer token", code="not_authenticated")
+    state, token = request.app.state, credentials.credentials
+    cache: PrincipalCache = state.principals
+    who = cache.get(token)
+    if who is None:
+
+        def check(session: Session) -> Authenticated:
+            return auth_service.authenticate(session, token=token, uses=state.token_uses)
+
+        who = await in_session(request, check, write=False)
+        cache.put(token, who)
+    else:
+        state.token_uses.note(who.token_id, utcnow())
+    return who.principal
+
+
+StreamingUser = Annotated[Principal, Depends(get_streaming_principal)]
 
 
 def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:

@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('volume_name', sa.String(length=128), nullable=False),
     sa.Column('source', sa.Enum('upload', 'url', 'path', 'template', name='imagesource', native_enum=False, length=32), nullable=False),
     sa.Column('source_ref', sa.String(length=4096), nullable=False),
-    sa.Column('state', sa.Enum('uploading', 'ready', 'failed', name='imagestate', native_enum=False, length=32), nullable=False),
+    sa.Column('state', sa.Enum('uploading', 'ready', 'failed', 'deleting', name='imagestate', native_enum=False, length=32), nullable=False),
     sa.Column('progress', sa.Integer(), nullable=False),
     sa.Column('size_bytes', sa.BigInteger(), nullable=False),
     sa.Column('virtual_size_bytes', sa.BigInteger(), nullable=False),

@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 import uuid
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -28,6 +28,7 @@ from cna_agent.protocol import (
     DomainStatus,
     HostFacts,
     HostUsage,
+    MediaChange,
     MemoryChange,
     NetworkReport,
     NetworkSpec,
@@ -43,6 +44,7 @@ from cna_agent.protocol import (
     VolumeReport,
     VolumeSpec,
 )
+from cna_agent.protocol.images import ImageImport
 
 T = TypeVar("T")
 
@@ -204,6 +206,10 @@ class AgentClient:
         """Delete a snapshot; idempotent."""
         self._send("DELETE", f"/v1/vms/{vm_uuid}/snapshots/{name}")
 
+    def change_media(self, vm_uuid: uuid.UUID, device: str, media: MediaChange) -> DomainReport:
+        """Insert an image into a CD-ROM, or eject it (live when running); idempotent."""
+        return self._call("PUT", f"/v1/vms/{vm_uuid}/media/{device}", DomainReport, media)
+
     def console(self, vm_uuid: uuid.UUID) -> ConsoleInfo:
         """Where the console of a running domain listens."""
         return self._call("GET", f"/v1/vms/{vm_uuid}/console", ConsoleInfo)
@@ -222,10 +228,24 @@ class AgentClient:
         """Create a volume unless it exists as specified."""
         return self._call("PUT", f"/v1/pools/{pool}/volumes/{spec.name}", VolumeReport, spec)
 
-    def clone_volume(self, pool: str, source: str, name: str) -> Operation:
-        """Begin a full copy of a volume; poll the returned operation."""
-        body = VolumeClone(name=name)
+    def clone_volume(
+        self,
+        pool: str,
+        source: str,
+        name: str,
+        *,
+        target_pool: str | None = None,
+        format: Literal["qcow2", "raw"] | None = None,
+        capacity_mib: int | None = None,
+    ) -> Operation:
+        """Begin a full copy of a volume (into ``target_pool``, converted to ``format`` and
+        grown to ``capacity_mib`` when given); poll the returned operation."""
+        body = VolumeClone(name=name, pool=target_pool, format=format, capacity_mib=capacity_mib)
         return self._call("POST", f"/v1/pools/{pool}/volumes/{source}/clone", Operation, body)
+
+    def import_image(self, pool: str, name: str, spec: ImageImport) -> Operation:
+        """Begin taking an image in from a URL, a path or a volume; poll the operation."""
+        return self._call("POST", f"/v1/pools/{pool}/images/{name}/import", Operation, spec)
 
     def delete_volume(self, pool: str, name: str) -> None:
         """Delete a volume; idempotent."""
@@ -285,7 +305,7 @@ class AgentClient:
         try:
             response = self._http.request(method, path, json=json, params=params)
         except httpx.TransportError as exc:
-            raise _unreachable(
+            raise unreachable(
                 f"agent at {self._http.base_url} unreachable: {exc!s}", "agent_unreachable"
             ) from exc
         except RuntimeError as exc:
@@ -293,20 +313,20 @@ class AgentClient:
                 raise
             # A shared client closed under a running step (its agent moved, or VRM is
             # shutting down): a later attempt gets a fresh client.
-            raise _unreachable(
+            raise unreachable(
                 f"client of the agent at {self._http.base_url} was closed", "agent_client_closed"
             ) from exc
         if response.is_error:
-            raise _error_from(response)
+            raise error_from(response)
         return response
 
 
-def _unreachable(message: str, code: str) -> AgentUnreachable:
+def unreachable(message: str, code: str) -> AgentUnreachable:
     """A retryable failure to get any answer."""
     return AgentUnreachable(message, code=code, status=None, retryable=True)
 
 
-def _error_from(response: httpx.Response) -> AgentCallError:
+def error_from(response: httpx.Response) -> AgentCallError:
     """The classified error for a failed answer, using the agent's error body when present."""
     try:
         error = response.json()["error"]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
 from vrm.models import Host
+from vrm.models.enums import HostState
 from vrm.repository import Repository
 
 
@@ -19,3 +25,8 @@ class HostRepository(Repository[Host]):
         "memory_mib",
         "last_heartbeat_at",
     )
+
+    def normal_ids(self) -> Sequence[uuid.UUID]:
+        """The ids of the hosts in state ``normal``, by name."""
+        stmt = select(Host.id).where(Host.state == HostState.NORMAL).order_by(Host.name)
+        return self.session.scalars(stmt).all()

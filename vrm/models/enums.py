@@ -114,6 +114,7 @@ class ImageState(StrEnum):
     UPLOADING = "uploading"
     READY = "ready"
     FAILED = "failed"
+    DELETING = "deleting"
 
 
 class ImageSource(StrEnum):

@@ -56,9 +56,7 @@ class ConsoleTicket(IdMixin, Base):
     # Only the hash is kept: a database reader cannot watch consoles.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    vm_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("vms.id", ondelete="CASCADE"), index=True
-    )
+    vm_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -13,25 +13,32 @@ from sqlalchemy.orm import Session
 from cna_agent.protocol import SEED_DEVICE
 from vrm.crud import get_ref_or_422
 from vrm.errors import Conflict, ValidationFailed
-from vrm.models import Host, Vm, VmDisk, VmNic, Volume
-from vrm.models.enums import DiskBus, ObjectState
+from vrm.images.service import usable
+from vrm.models import Host, Image, Vm, VmCdrom, VmDisk, VmNic, Volume
+from vrm.models.enums import DiskBus, ImageFormat, ObjectState
 from vrm.network import allocator
 from vrm.network.repository import PortGroupRepository
 from vrm.scheduler.interface import PlacementRequest
 from vrm.scheduler.service import Placement, default_datastore_id, select_host
 from vrm.storage.repository import HostDatastoreRepository, VolumeRepository
 from vrm.vms.repository import VmRepository
-from vrm.vms.schemas import NicCreate, VmCreate
+from vrm.vms.schemas import DiskCreate, NicCreate, VmCreate
 from vrm.vms.spec import volume_name
 
+MIB = 1024 * 1024
 _DEVICE_PREFIX = {DiskBus.VIRTIO: "vd", DiskBus.SCSI: "sd", DiskBus.SATA: "sd", DiskBus.IDE: "hd"}
 
 
 @dataclass
 class Plan:
-    """What a create request refers to, checked."""
+    """What a create request refers to, checked: existing volumes and images of disks (by
+    the disk's index), and the image of each CD-ROM drive."""
 
     existing: dict[int, Volume] = field(default_factory=dict)
+    images: dict[int, Image] = field(default_factory=dict)
+    cdroms: list[Image | None] = field(default_factory=list)
+    # Filled by ``attach_new``: the new volumes made from images, for the create task.
+    from_images: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 def plan(session: Session, data: VmCreate) -> Plan:
@@ -52,17 +59,57 @@ def plan(session: Session, data: VmCreate) -> Plan:
                 details={"volume_id": str(volume.id)},
             )
         result.existing[i] = volume
+    result.images = _disk_images(session, data)
+    result.cdroms = [
+        usable(session, c.image_id, f"cdroms[{i}].image_id", ImageFormat.ISO)
+        if c.image_id is not None
+        else None
+        for i, c in enumerate(data.cdroms)
+    ]
     return result
+
+
+def _disk_images(session: Session, data: VmCreate) -> dict[int, Image]:
+    """The images disks are made from (qcow2 or raw, ready; a linked clone lives in the
+    image's datastore)."""
+    found = {}
+    for i, disk in enumerate(data.disks):
+        if disk.image_id is None:
+            continue
+        field_name = f"disks[{i}].image_id"
+        image = usable(session, disk.image_id, field_name, ImageFormat.QCOW2, ImageFormat.RAW)
+        if disk.clone == "linked" and disk.datastore_id not in (None, image.datastore_id):
+            raise ValidationFailed(
+                f"disks[{i}]: a linked clone lives in its image's datastore",
+                code="image_datastore_mismatch",
+                details={"field": f"disks[{i}].datastore_id"},
+            )
+        found[i] = image
+    return found
+
+
+def image_disk_mib(disk: DiskCreate, image: Image) -> int:
+    """The size of a disk made from an image: what was asked, at least the image's."""
+    return max(disk.size_mib or 0, -(-image.virtual_size_bytes // MIB), 1)
 
 
 def place(session: Session, data: VmCreate, checked: Plan) -> Placement:
     """Choose the host (409 ``no_valid_host`` with reasons when none fits)."""
     disk_mib: dict[uuid.UUID | None, int] = defaultdict(int)
-    for disk in data.disks:
-        if disk.size_mib is not None:
+    for i, disk in enumerate(data.disks):
+        image = checked.images.get(i)
+        if image is not None:
+            # The host reads the image; a copy takes the disk's full size, a clone little.
+            disk_mib.setdefault(image.datastore_id, 0)
+            if disk.clone == "copy":
+                disk_mib[disk.datastore_id] += image_disk_mib(disk, image)
+        elif disk.size_mib is not None:
             disk_mib[disk.datastore_id] += disk.size_mib
     for volume in checked.existing.values():
         disk_mib.setdefault(volume.datastore_id, 0)
+    for cdrom in checked.cdroms:
+        if cdrom is not None:
+            disk_mib.setdefault(cdrom.datastore_id, 0)
     request = PlacementRequest(
         cluster_id=data.cluster_id,
         vcpus=data.vcpus,
@@ -98,13 +145,8 @@ def attach_new(
     for i, disk in enumerate(data.disks):
         device = next_device(disk.bus, taken)
         taken.add(device)
-        volume = checked.existing.get(i) or new_volume(
-            session,
-            vm,
-            placement.host,
-            disk.datastore_id or placement.default_datastore_id,
-            device,
-            disk.size_mib or 0,
+        volume = checked.existing.get(i) or _new_disk_volume(
+            session, vm, placement, disk, device, checked, checked.images.get(i)
         )
         session.add(
             VmDisk(
@@ -115,9 +157,38 @@ def attach_new(
                 boot_index=1 if i == 0 else None,
             )
         )
+    for cdrom in checked.cdroms:
+        device = next_device(DiskBus.IDE, taken)
+        taken.add(device)
+        session.add(
+            VmCdrom(vm_id=vm.id, device=device, image_id=cdrom.id if cdrom is not None else None)
+        )
     VmRepository(session).flush(conflict="a volume is already in use")
     for slot, nic in enumerate(data.nics):
         add_nic(session, vm, nic, slot=slot, mac_prefix=mac_prefix)
+
+
+def _new_disk_volume(
+    session: Session,
+    vm: Vm,
+    placement: Placement,
+    disk: DiskCreate,
+    device: str,
+    checked: Plan,
+    image: Image | None,
+) -> Volume:
+    """The new volume of a disk: blank, or made from an image (noted in ``checked``)."""
+    if image is None:
+        store = disk.datastore_id or placement.default_datastore_id
+        return new_volume(session, vm, placement.host, store, device, disk.size_mib or 0)
+    linked = disk.clone == "linked"
+    store = image.datastore_id if linked else disk.datastore_id or placement.default_datastore_id
+    size = image_disk_mib(disk, image)
+    volume = new_volume(session, vm, placement.host, store, device, size)
+    if linked:
+        volume.base_image_id = image.id
+    checked.from_images[str(volume.id)] = {"image_id": str(image.id), "linked": linked}
+    return volume
 
 
 def add_nic(session: Session, vm: Vm, nic: NicCreate, *, slot: int, mac_prefix: str) -> VmNic:

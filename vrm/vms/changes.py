@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 
 from sqlalchemy.orm import Session
@@ -215,7 +214,6 @@ def _copy_rows(session: Session, source: Vm, host: Host, body: CloneBody, *, mac
         state=VmState.CREATING,
         task_state=Operation.CREATE.value,
         source_vm_id=source.id,
-        console_password=secrets.token_urlsafe(6)[:8],
     )
     repo = VmRepository(session)
     repo.add(copy, conflict=f"a VM named {body.name!r} already exists in this cluster")

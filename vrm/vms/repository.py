@@ -9,7 +9,7 @@ from sqlalchemy import RowMapping, bindparam, select, update
 from sqlalchemy.orm import selectinload
 
 from vrm.listing import ListParams
-from vrm.models import IpAllocation, PortGroup, Vm, VmDisk, VmNic, VmSnapshot
+from vrm.models import IpAllocation, PortGroup, Vm, VmCdrom, VmDisk, VmNic, VmSnapshot
 from vrm.models.enums import VmState
 from vrm.repository import Repository, changed_one
 from vrm.vms.states import RULES, Operation
@@ -34,6 +34,7 @@ READ_COLUMNS = (
     Vm.ha_enabled,
     Vm.is_template,
     Vm.boot_order,
+    Vm.console_exclusive,
     Vm.ssh_keys,
     Vm.created_at,
     Vm.updated_at,
@@ -46,6 +47,11 @@ _DISKS = (
     select(VmDisk.vm_id, VmDisk.id, VmDisk.device, VmDisk.bus, VmDisk.volume_id)
     .where(VmDisk.vm_id.in_(bindparam("ids", expanding=True)))
     .order_by(VmDisk.device)
+)
+_CDROMS = (
+    select(VmCdrom.vm_id, VmCdrom.id, VmCdrom.device, VmCdrom.image_id)
+    .where(VmCdrom.vm_id.in_(bindparam("ids", expanding=True)))
+    .order_by(VmCdrom.device)
 )
 _NICS = (
     select(VmNic.vm_id, VmNic.id, VmNic.slot, VmNic.mac, VmNic.model, VmNic.port_group_id)
@@ -76,7 +82,7 @@ class VmRepository(Repository[Vm]):
         stmt = (
             select(Vm)
             .where(Vm.id == vm_id)
-            .options(selectinload(Vm.disks), selectinload(Vm.nics))
+            .options(selectinload(Vm.disks), selectinload(Vm.nics), selectinload(Vm.cdroms))
             .execution_options(populate_existing=True)
         )
         return self.session.scalars(stmt).first()
@@ -94,6 +100,10 @@ class VmRepository(Repository[Vm]):
     def disk_rows(self, vm_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
         """The disks of some VMs, by device name."""
         return self.session.execute(_DISKS, {"ids": list(vm_ids)}).mappings().all()
+
+    def cdrom_rows(self, vm_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
+        """The CD-ROM drives of some VMs, by device name."""
+        return self.session.execute(_CDROMS, {"ids": list(vm_ids)}).mappings().all()
 
     def nic_rows(self, vm_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
         """The NICs of some VMs with their port group's VLAN, by slot."""

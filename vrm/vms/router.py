@@ -9,18 +9,22 @@ from fastapi import APIRouter, Query, Response, status
 
 from vrm.deps import CurrentUser, SessionDep, SettingsDep, Writer
 from vrm.errors import Conflict, Forbidden, NotFound, ValidationFailed, error_responses
+from vrm.images import service as image_service
+from vrm.images.schemas import ExportBody, ImageAccepted, ImageRead
 from vrm.listing import ListDep, TextFilter
 from vrm.models import Task, Vm
 from vrm.models.enums import VmState
 from vrm.schemas import Page, json_of
 from vrm.tasks.schemas import TaskRead
-from vrm.vms import changes, service, views
+from vrm.vms import changes, media, service, views
 from vrm.vms.schemas import (
     AttachDiskBody,
     AttachNicBody,
     CloneBody,
     DetachDiskBody,
     DetachNicBody,
+    EjectMediaBody,
+    InsertMediaBody,
     ResizeBody,
     SetIpsBody,
     SnapshotBody,
@@ -100,8 +104,12 @@ def delete_vm(
 def stop(
     session: SessionDep, user: Writer, vm_id: uuid.UUID, body: StopBody | None = None
 ) -> VmAccepted:
-    """Shut the guest down (ACPI); ``force`` powers it off when it does not obey in time."""
-    params = (body or StopBody()).model_dump()
+    """Shut the guest down (ACPI); ``force`` powers it off when it does not obey in time;
+    ``{"mode": "poweroff"}`` (or ``force`` with ``timeout_s`` 0) powers it off at once."""
+    stop_body = body or StopBody()
+    params = stop_body.model_dump()
+    if stop_body.at_once:
+        params["mode"] = "poweroff"
     return _accepted(
         *service.operate(session, actor=user, vm_id=vm_id, op=Operation.STOP, params=params)
     )
@@ -207,6 +215,50 @@ def clone(
 def convert_to_template(session: SessionDep, user: Writer, vm_id: uuid.UUID) -> VmAccepted:
     """Turn a stopped VM into a template."""
     return _accepted(*changes.convert_to_template(session, actor=user, vm_id=vm_id))
+
+
+@router.post(
+    "/{vm_id}/actions/insert-media",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_OPERATION_ERRORS,
+)
+def insert_media(
+    session: SessionDep, user: Writer, vm_id: uuid.UUID, body: InsertMediaBody
+) -> VmAccepted:
+    """Put an ISO image into a CD-ROM drive (live when running)."""
+    return _accepted(
+        *media.change_media(
+            session, actor=user, vm_id=vm_id, image_id=body.image_id, device=body.device
+        )
+    )
+
+
+@router.post(
+    "/{vm_id}/actions/eject-media",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_OPERATION_ERRORS,
+)
+def eject_media(
+    session: SessionDep, user: Writer, vm_id: uuid.UUID, body: EjectMediaBody | None = None
+) -> VmAccepted:
+    """Empty a CD-ROM drive (live when running)."""
+    device = body.device if body is not None else None
+    return _accepted(
+        *media.change_media(session, actor=user, vm_id=vm_id, image_id=None, device=device)
+    )
+
+
+@router.post(
+    "/{vm_id}/actions/export-image",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_OPERATION_ERRORS,
+)
+def export_image(
+    session: SessionDep, user: Writer, vm_id: uuid.UUID, body: ExportBody
+) -> ImageAccepted:
+    """Copy a template's first disk into a new qcow2 image (to move it between datastores)."""
+    image, task = image_service.export_template(session, actor=user, vm_id=vm_id, body=body)
+    return ImageAccepted(image=ImageRead.model_validate(image), task=TaskRead.model_validate(task))
 
 
 @router.post(

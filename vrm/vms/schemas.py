@@ -31,20 +31,37 @@ MemoryMib = Annotated[int, Field(ge=64, le=4 * 1024 * 1024)]
 
 class DiskCreate(CreateModel):
     """A disk: a new volume of ``size_mib`` (on ``datastore_id``, default the host's local
-    datastore) or an existing, unattached ``volume_id``."""
+    datastore), an existing, unattached ``volume_id``, or a new volume made from the qcow2
+    or raw image ``image_id`` (copied, or a ``linked`` clone over it, in the image's
+    datastore) and grown to ``size_mib`` when that is larger than the image."""
 
     size_mib: int | None = Field(default=None, ge=1, le=64 * 1024 * 1024)
     datastore_id: UUID | None = None
     volume_id: UUID | None = None
+    image_id: UUID | None = None
+    clone: Literal["copy", "linked"] = Field(
+        default="copy", description="with image_id: a full copy, or a linked clone"
+    )
     bus: DiskBus = DiskBus.VIRTIO
 
     @model_validator(mode="after")
     def _new_or_existing(self) -> Self:
-        if (self.size_mib is None) == (self.volume_id is None):
-            raise ValueError("give either size_mib (a new volume) or volume_id (an existing one)")
+        if self.volume_id is not None and self.image_id is not None:
+            raise ValueError("give volume_id or image_id, not both")
+        if self.image_id is None and (self.size_mib is None) == (self.volume_id is None):
+            raise ValueError(
+                "give size_mib (a new volume), volume_id (an existing one) or image_id "
+                "(a volume made from an image)"
+            )
         if self.volume_id is not None and self.datastore_id is not None:
-            raise ValueError("datastore_id goes with size_mib, not with volume_id")
+            raise ValueError("datastore_id goes with size_mib or image_id, not with volume_id")
         return self
+
+
+class CdromCreate(CreateModel):
+    """A CD-ROM drive, holding the ISO image ``image_id`` or nothing (an empty tray)."""
+
+    image_id: UUID | None = None
 
 
 class NicCreate(CreateModel):
@@ -78,7 +95,13 @@ class VmCreate(CreateModel):
     ha_enabled: bool = False
     boot_order: list[Literal["hd", "cdrom", "network"]] = Field(default=["hd"], min_length=1)
     disks: list[DiskCreate] = Field(default_factory=list, max_length=16)
+    cdroms: list[CdromCreate] = Field(
+        default_factory=list, max_length=3, description="IDE CD-ROM drives (hda, hdb, hdc)"
+    )
     nics: list[NicCreate] = Field(default_factory=list, max_length=8)
+    console_exclusive: bool = Field(
+        default=False, description="one VNC viewer at a time; a second one is refused"
+    )
     power_on: bool = False
     user_data: str | None = Field(
         default=None,
@@ -103,6 +126,14 @@ class DiskRead(ReadModel):
     device: str
     bus: DiskBus
     volume_id: UUID
+
+
+class CdromRead(ReadModel):
+    """A CD-ROM drive of a VM and the image in it (None: empty)."""
+
+    id: UUID
+    device: str
+    image_id: UUID | None
 
 
 class NicRead(ReadModel):
@@ -139,7 +170,9 @@ class VmRead(ReadModel):
     is_template: bool
     boot_order: list[str]
     disks: list[DiskRead] = Field(default_factory=list)
+    cdroms: list[CdromRead] = Field(default_factory=list)
     nics: list[NicRead] = Field(default_factory=list)
+    console_exclusive: bool
     ssh_keys: list[str]
     created_at: datetime
     updated_at: datetime
@@ -153,10 +186,39 @@ class VmAccepted(ReadModel):
 
 
 class StopBody(CreateModel):
-    """``force``: destroy when the guest ignores the ACPI request within ``timeout_s``."""
+    """How to stop: ``graceful`` asks the guest (ACPI) and waits ``timeout_s``, then powers
+    off when ``force``; ``poweroff`` (or ``force`` with ``timeout_s`` 0) cuts the power at
+    once, like pulling the plug."""
 
+    mode: Literal["graceful", "poweroff"] = "graceful"
     force: bool = False
-    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    timeout_s: float = Field(default=60.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _modes(self) -> Self:
+        if self.timeout_s == 0 and self.mode == "graceful" and not self.force:
+            raise ValueError(
+                'timeout_s 0 powers off at once: say so with {"mode": "poweroff"} or force'
+            )
+        return self
+
+    @property
+    def at_once(self) -> bool:
+        """Power off without asking the guest."""
+        return self.mode == "poweroff" or (self.force and self.timeout_s == 0)
+
+
+class InsertMediaBody(CreateModel):
+    """Put the ISO image ``image_id`` into a CD-ROM drive (default: the first one)."""
+
+    image_id: UUID
+    device: Annotated[str, Field(pattern=r"^hd[a-c]$")] | None = None
+
+
+class EjectMediaBody(CreateModel):
+    """Empty a CD-ROM drive (default: the first one)."""
+
+    device: Annotated[str, Field(pattern=r"^hd[a-c]$")] | None = None
 
 
 class ResizeBody(CreateModel):

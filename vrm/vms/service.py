@@ -6,7 +6,6 @@ the request's transaction has committed.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Any
 
@@ -68,9 +67,9 @@ def create_vm(
         boot_order=list(data.boot_order),
         state=VmState.CREATING,
         task_state=Operation.CREATE.value,
-        console_password=secrets.token_urlsafe(6)[:8],
         user_data=data.user_data,
         ssh_keys=list(data.ssh_keys),
+        console_exclusive=data.console_exclusive,
     )
     repo.add(vm, conflict=f"a VM named {data.name!r} already exists in this cluster")
     build.attach_new(session, vm, placement, data, plan, mac_prefix=mac_prefix)
@@ -80,7 +79,7 @@ def create_vm(
         target_type=KIND,
         target_id=vm.id,
         user_id=actor.user_id,
-        params={"power_on": data.power_on},
+        params={"power_on": data.power_on, "from_images": plan.from_images},
     )
     record(
         session,

@@ -18,7 +18,7 @@ from cna_agent.protocol import (
     PortGroupSpec,
 )
 from vrm.errors import Conflict, NotFound
-from vrm.models import Dvs, HostDatastore, PortGroup, Vm, VmDisk, VmNic, Volume
+from vrm.models import Dvs, HostDatastore, Image, PortGroup, Vm, VmCdrom, VmDisk, VmNic, Volume
 from vrm.network.cloudinit import seed_spec
 from vrm.network.repository import PortGroupRepository
 
@@ -81,6 +81,53 @@ def disk_spec(session: Session, host_id: uuid.UUID, disk: VmDisk) -> DiskSpec:
     )
 
 
+def cdrom_spec(session: Session, host_id: uuid.UUID, drive: VmCdrom) -> DiskSpec:
+    """A CD-ROM drive as the node sees it: an IDE drive with an ISO image, or empty."""
+    if drive.image_id is None:
+        return DiskSpec(device=drive.device, bus="ide", kind="cdrom", format="raw")
+    image = _get(session, Image, drive.image_id, "image")
+    return DiskSpec(
+        device=drive.device,
+        bus="ide",
+        kind="cdrom",
+        pool=image_pool_of(session, host_id, image),
+        volume=image.volume_name,
+        format="raw",
+    )
+
+
+def image_pool_of(session: Session, host_id: uuid.UUID, image: Image) -> str:
+    """The pool name under which ``host_id`` reaches the image's datastore."""
+    link = session.get(HostDatastore, (host_id, image.datastore_id))
+    if link is None:
+        raise Conflict(
+            f"host {host_id} does not reach the datastore of image {image.name}",
+            code="datastore_unreachable",
+        )
+    return link.pool_name
+
+
+def with_boot_order(vm: Vm, disks: list[DiskSpec], nics: list[NicSpec]) -> None:
+    """Give the first device of each kind in ``vm.boot_order`` its place (libvirt's
+    per-device ``<boot order>``, which also works when the firmware has several disks)."""
+    first_disk = next((d for d in disks if d.kind == "disk" and d.boot_order), None)
+    first_disk = first_disk or next((d for d in disks if d.kind == "disk"), None)
+    candidates: dict[str, DiskSpec | NicSpec | None] = {
+        BootDevice.HD.value: first_disk,
+        BootDevice.CDROM.value: next((d for d in disks if d.kind == "cdrom"), None),
+        BootDevice.NETWORK.value: nics[0] if nics else None,
+    }
+    devices: list[DiskSpec | NicSpec] = [*disks, *nics]
+    for device in devices:
+        device.boot_order = None
+    order = 0
+    for kind in vm.boot_order:
+        chosen = candidates.get(str(kind))
+        if chosen is not None and chosen.boot_order is None:
+            order += 1
+            chosen.boot_order = order
+
+
 def nic_spec(session: Session, nic: VmNic) -> NicSpec:
     """A VM NIC as the node sees it."""
     group = _get(session, PortGroup, nic.port_group_id, "port group")
@@ -96,9 +143,13 @@ def nic_spec(session: Session, nic: VmNic) -> NicSpec:
 
 
 def domain_spec(session: Session, vm: Vm) -> DomainSpec:
-    """The full definition of a placed VM (disks and NICs must be loaded)."""
+    """The full definition of a placed VM (disks, CD-ROMs and NICs must be loaded)."""
     if vm.host_id is None:
         raise Conflict(f"VM {vm.name} is not placed on a host", code="vm_not_placed")
+    disks = [disk_spec(session, vm.host_id, d) for d in sorted(vm.disks, key=_device)]
+    disks += [cdrom_spec(session, vm.host_id, c) for c in sorted(vm.cdroms, key=_device)]
+    nics = [nic_spec(session, n) for n in sorted(vm.nics, key=lambda n: n.slot)]
+    with_boot_order(vm, disks, nics)
     return DomainSpec(
         uuid=vm.uuid,
         name=domain_name(vm),
@@ -109,15 +160,15 @@ def domain_spec(session: Session, vm: Vm) -> DomainSpec:
         cpu_shares=vm.cpu_shares,
         cpu_limit_mhz=vm.cpu_limit_mhz,
         cpu_reservation_mhz=vm.cpu_reservation_mhz,
-        disks=[disk_spec(session, vm.host_id, d) for d in sorted(vm.disks, key=_device)],
-        nics=[nic_spec(session, n) for n in sorted(vm.nics, key=lambda n: n.slot)],
+        disks=disks,
+        nics=nics,
         boot=[BootDevice(b) for b in vm.boot_order],
-        console=ConsoleSpec(password=vm.console_password) if vm.console_password else None,
+        console=ConsoleSpec(),
         seed=seed_spec(session, vm),
     )
 
 
-def _device(disk: VmDisk) -> str:
+def _device(disk: VmDisk | VmCdrom) -> str:
     return disk.device
 
 

@@ -30,6 +30,7 @@ class Operation(StrEnum):
     ATTACH_NIC = "attach-nic"
     DETACH_NIC = "detach-nic"
     SET_IPS = "set-ips"
+    CHANGE_MEDIA = "change-media"
     SNAPSHOT = "snapshot"
     CLONE = "clone"
     CONVERT_TO_TEMPLATE = "convert-to-template"
@@ -61,6 +62,7 @@ RULES: dict[Operation, Rule] = {
     Operation.ATTACH_NIC: _rule(S.RUNNING, S.STOPPED),
     Operation.DETACH_NIC: _rule(S.RUNNING, S.STOPPED),
     Operation.SET_IPS: _rule(S.RUNNING, S.STOPPED),
+    Operation.CHANGE_MEDIA: _rule(S.RUNNING, S.PAUSED, S.STOPPED),
     Operation.SNAPSHOT: _rule(S.RUNNING, S.PAUSED, S.STOPPED),
     Operation.CLONE: _rule(S.STOPPED),
     Operation.CONVERT_TO_TEMPLATE: _rule(S.STOPPED),

@@ -1,7 +1,8 @@
 """VMs as the API shows them, read as plain rows: no ORM objects on the read path.
 
-A page of 100 VMs is four statements (VMs, disks, NICs with their VLAN, addresses),
-assembled into ``VmRead`` models without validating what the database already holds.
+A page of 100 VMs is five statements (VMs, disks, CD-ROMs, NICs with their VLAN,
+addresses), assembled into ``VmRead`` models without validating what the database
+already holds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from vrm.errors import NotFound
 from vrm.listing import ListParams
 from vrm.schemas import Page
 from vrm.vms.repository import VmRepository
-from vrm.vms.schemas import DiskRead, NicRead, VmRead
+from vrm.vms.schemas import CdromRead, DiskRead, NicRead, VmRead
 
 
 def vm_page(session: Session, *, params: ListParams, filters: Mapping[str, object]) -> Page[VmRead]:
@@ -43,6 +44,9 @@ def _assemble(session: Session, rows: Sequence[RowMapping]) -> list[VmRead]:
     disks: dict[uuid.UUID, list[DiskRead]] = defaultdict(list)
     for disk in repo.disk_rows(ids):
         disks[disk["vm_id"]].append(DiskRead.model_construct(**_without(disk, "vm_id")))
+    cdroms: dict[uuid.UUID, list[CdromRead]] = defaultdict(list)
+    for drive in repo.cdrom_rows(ids):
+        cdroms[drive["vm_id"]].append(CdromRead.model_construct(**_without(drive, "vm_id")))
     nics = repo.nic_rows(ids)
     ips: dict[uuid.UUID, list[str]] = defaultdict(list)
     for address in repo.address_rows([nic["id"] for nic in nics]) if nics else ():
@@ -52,7 +56,9 @@ def _assemble(session: Session, rows: Sequence[RowMapping]) -> list[VmRead]:
         fields = _without(nic, "vm_id")
         nic_reads[nic["vm_id"]].append(NicRead.model_construct(**fields, ips=ips[nic["id"]]))
     return [
-        VmRead.model_construct(**row, disks=disks[row["id"]], nics=nic_reads[row["id"]])
+        VmRead.model_construct(
+            **row, disks=disks[row["id"]], cdroms=cdroms[row["id"]], nics=nic_reads[row["id"]]
+        )
         for row in rows
     ]
 

@@ -1,5 +1,5 @@
 """The VM flows; importing this package registers them with the task engine."""
 
-from vrm.vms.flows import clone, create, delete, devices, power, resize, snapshot
+from vrm.vms.flows import clone, create, delete, devices, media, power, resize, snapshot
 
-__all__ = ["clone", "create", "delete", "devices", "power", "resize", "snapshot"]
+__all__ = ["clone", "create", "delete", "devices", "media", "power", "resize", "snapshot"]

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 
-from cna_agent.protocol import VolumeSpec
+from cna_agent.protocol import VolumeReport, VolumeSpec
 from vrm.agents.client import AgentCallError
-from vrm.models import Dvs, PortGroup, Volume
+from vrm.models import Dvs, Image, PortGroup, Volume
 from vrm.models.enums import ObjectState, VmState
 from vrm.tasks.flow import TaskFailure, register
 from vrm.vms.flows.base import VmFlow
-from vrm.vms.spec import network_spec, pool_of, volume_name
+from vrm.vms.spec import image_pool_of, network_spec, pool_of, volume_name
 
 log = logging.getLogger(__name__)
+
+# Waiting for a copy of an image: a base, plus time for each MiB at a slow disk's pace.
+COPY_WAIT_S = 300.0
+COPY_MIB_PER_S = 20.0
 
 
 @register
@@ -35,16 +40,49 @@ class CreateFlow(VmFlow):
                 agent.ensure_network(network_spec(session, dvs))
 
     def volumes(self) -> None:
-        """Create the VM's new volumes (existing ones are left as they are)."""
+        """Create the VM's new volumes, blank or from images (existing ones are left)."""
         vm, agent = self.vm, self.agent
         assert vm.host_id is not None
+        from_images: dict[str, dict[str, object]] = self.ctx.params.get("from_images", {})
         for volume in self._new_volumes():
             pool = pool_of(self.ctx.session, vm.host_id, volume)
-            spec = VolumeSpec(
-                name=volume.name, capacity_mib=volume.capacity_mib, format=volume.format.value
-            )
-            report = agent.create_volume(pool, spec)
+            source = from_images.get(str(volume.id))
+            if source is not None:
+                report = self._from_image(pool, volume, source)
+            else:
+                spec = VolumeSpec(
+                    name=volume.name, capacity_mib=volume.capacity_mib, format=volume.format.value
+                )
+                report = agent.create_volume(pool, spec)
             volume.state, volume.allocation_mib = ObjectState.IN_USE, report.allocation_mib
+
+    def _from_image(self, pool: str, volume: Volume, source: dict[str, object]) -> VolumeReport:
+        """A volume made from an image: a linked clone over its file, or a full copy grown
+        to the volume's size."""
+        image = self.ctx.session.get(Image, uuid.UUID(str(source["image_id"])))
+        if image is None:
+            raise TaskFailure("the image of a disk was deleted", code="image_not_found")
+        assert self.vm.host_id is not None
+        image_pool = image_pool_of(self.ctx.session, self.vm.host_id, image)
+        agent = self.agent
+        if source.get("linked"):
+            spec = VolumeSpec(
+                name=volume.name,
+                capacity_mib=volume.capacity_mib,
+                format="qcow2",
+                backing_volume=image.volume_name,
+            )
+            return agent.create_volume(pool, spec)
+        op = agent.clone_volume(
+            image_pool,
+            image.volume_name,
+            volume.name,
+            target_pool=pool,
+            format=volume.format.value,
+            capacity_mib=volume.capacity_mib,
+        )
+        done = agent.wait(op, timeout_s=COPY_WAIT_S + volume.capacity_mib / COPY_MIB_PER_S)
+        return VolumeReport.model_validate(done.result)
 
     def define(self) -> None:
         """Define the domain (idempotent on the VM's uuid)."""

@@ -26,13 +26,18 @@ class StartFlow(VmFlow):
 
 @register
 class StopFlow(VmFlow):
-    """Ask the guest to shut down; destroy it when ``force`` and it does not obey in time."""
+    """Ask the guest to shut down, and destroy it when ``force`` and it does not obey in
+    time; or power it off at once (``mode`` poweroff, or ``force`` with ``timeout_s`` 0)."""
 
     type = "vm.stop"
     steps = ("stop",)
 
     def stop(self) -> None:
-        """Stop the domain and wait for it (up to the timeout, plus slack for the call)."""
+        """Stop the domain and wait for it (up to the timeout, plus slack for the call);
+        ``poweroff`` cuts the power at once."""
+        if self.ctx.params.get("mode") == "poweroff":
+            self.agent.action(self.vm.uuid, "destroy")
+            return
         timeout = float(self.ctx.params.get("timeout_s", 60.0))
         request = StopRequest(force=bool(self.ctx.params.get("force", False)), timeout_s=timeout)
         agent = self.agent

@@ -1,0 +1,1 @@
+"""The image library: install media (ISO), disk images and exported templates."""
