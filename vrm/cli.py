@@ -141,6 +141,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         # Agents keep one connection and beat every 10 s: keep it open between beats.
         timeout_keep_alive=KEEP_ALIVE_S,
+        # Console websockets; uvicorn's legacy websockets implementation is deprecated.
+        ws="websockets-sansio",
     )
     return 0
 

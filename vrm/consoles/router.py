@@ -1,0 +1,145 @@
+"""``/api/v1/vms/{id}/console``: a one-time ticket, and the websocket that spends it.
+
+The websocket is not behind the API's bearer dependency (browsers cannot set headers
+on a websocket, and a request's session and admission turn would be held for the whole
+relay): its ticket is its credential, checked in two short transactions before
+anything is relayed, and refusals are HTTP answers in the one error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, WebSocket, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from vrm.agents.client import AgentCallError
+from vrm.consoles import relay, service
+from vrm.consoles.schemas import ConsoleCreate, ConsoleTicketIssued
+from vrm.deps import CurrentUser, SessionDep
+from vrm.errors import Conflict, NotFound, Unauthorized, ValidationFailed, VrmError, error_responses
+from vrm.load.admission import Admission
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/vms", tags=["consoles"])
+
+SessionScope = Callable[[], AbstractContextManager[Session]]
+DENIAL_EXTENSION = "websocket.http.response"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleDb:
+    """Short transactions for a console websocket: one that writes, one that reads."""
+
+    write: SessionScope
+    read: SessionScope
+
+
+def console_db(websocket: WebSocket) -> ConsoleDb:
+    """The app's session factories, as transaction scopes (tests give their own)."""
+    state = websocket.app.state
+    return ConsoleDb(write=state.session_factory.begin, read=state.read_session_factory.begin)
+
+
+ConsoleDbDep = Annotated[ConsoleDb, Depends(console_db)]
+
+
+@router.post(
+    "/{vm_id}/console",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(Unauthorized, NotFound, Conflict, ValidationFailed),
+)
+def create_console_ticket(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    vm_id: uuid.UUID,
+    body: ConsoleCreate | None = None,
+) -> ConsoleTicketIssued:
+    """A one-time ticket (30 s) to the VNC or serial console of a running or paused VM."""
+    kind = (body or ConsoleCreate()).type
+    issued = service.issue_ticket(session, actor=user, vm_id=vm_id, type=kind)
+    path = request.app.url_path_for("console_websocket", vm_id=str(vm_id))
+    return ConsoleTicketIssued(
+        ticket=issued.token,
+        url=f"{path}?ticket={issued.token}",
+        expires_at=issued.expires_at,
+        type=issued.type,
+        vm_id=vm_id,
+    )
+
+
+@router.websocket("/{vm_id}/console/ws", name="console_websocket")
+async def console_websocket(
+    websocket: WebSocket, db: ConsoleDbDep, vm_id: uuid.UUID, ticket: str = ""
+) -> None:
+    """Spend ``ticket`` and relay the VM's console from its current host (binary frames)."""
+    state = websocket.app.state
+    admission: Admission = state.admission
+    try:
+        async with admission.turn():
+            target = await run_in_threadpool(
+                _open, db, token=ticket, vm_id=vm_id, secret_key=state.settings.secret_key
+            )
+    except VrmError as exc:
+        await _deny(websocket, exc)
+        return
+    try:
+        agent = await relay.open_agent(target)
+    except AgentCallError as exc:
+        log.warning("console of VM %s on host %s: %s", target.vm_id, target.host_id, exc.message)
+        await relay.refuse(websocket, exc)
+        return
+    async with agent:
+        await websocket.accept(subprotocol=relay.subprotocol_for(websocket))
+        log.info(
+            "%s console of VM %s on host %s opened for user %s",
+            target.type,
+            target.vm_name,
+            target.host_id,
+            target.user_id,
+        )
+        began = time.monotonic()
+        closing = await relay.relay(websocket, agent)
+    log.info(
+        "%s console of VM %s closed by the %s after %.1f s: %d %s",
+        target.type,
+        target.vm_name,
+        closing.by,
+        time.monotonic() - began,
+        closing.code,
+        closing.reason,
+    )
+
+
+def _open(db: ConsoleDb, *, token: str, vm_id: uuid.UUID, secret_key: str) -> service.ConsoleTarget:
+    """Spend the ticket (committed whatever follows), then find the console's host."""
+    with db.write() as session:
+        spent = service.spend_ticket(session, token=token)
+    with db.read() as session:
+        return service.console_target(session, ticket=spent, vm_id=vm_id, secret_key=secret_key)
+
+
+async def _deny(websocket: WebSocket, error: VrmError) -> None:
+    """Refuse the handshake with ``error`` as an HTTP answer in the one error shape.
+
+    Servers without the denial extension get a websocket closed with 4000 + the status.
+    """
+    if DENIAL_EXTENSION not in websocket.scope.get("extensions", {}):
+        await websocket.accept()
+        await relay.close_viewer(websocket, 4000 + error.status, error.message)
+        return
+    headers = {}
+    if error.retry_after_s is not None:
+        headers["Retry-After"] = str(error.retry_after_s)
+    response = JSONResponse(error.body(), status_code=error.status, headers=headers)
+    await websocket.send_denial_response(response)
