@@ -124,6 +124,7 @@ def app(settings: Settings, engine: Engine, session: Session) -> FastAPI:
     state = application.state
     state.heartbeats.write_scope = state.heartbeats.read_scope = scope
     state.token_uses.write_scope = scope
+    state.write_scope = state.read_scope = scope
     return application
 
 

@@ -123,6 +123,9 @@ def _install_state(app: FastAPI, settings: Settings, engine: Engine | None) -> N
     state.engine = engine or make_engine(settings.database_url, pool_size=db_pool_size(settings))
     state.session_factory = make_session_factory(state.engine)
     state.read_session_factory = make_session_factory(state.engine, read_only=True)
+    # Short transactions of their own, for work outside a request's session (streams).
+    state.write_scope = state.session_factory.begin
+    state.read_scope = state.read_session_factory.begin
     state.task_worker = TaskWorker(state.session_factory, settings)
     state.admission = Admission(
         turns=settings.db_concurrency,

@@ -14,6 +14,7 @@ from vrm.auth import service as auth_service
 from vrm.auth.cache import PrincipalCache
 from vrm.auth.principal import Authenticated, Principal
 from vrm.config import Settings
+from vrm.db import SessionScope
 from vrm.errors import Forbidden, Unauthorized
 from vrm.load.admission import Admission
 from vrm.models.base import utcnow
@@ -123,14 +124,12 @@ async def in_session(request: Request, work: Callable[[Session], T], *, write: b
     """Run ``work`` in a short session of its own (a turn, a thread, a commit), for endpoints
     that must not hold a session while they run: streams that last minutes."""
     state = request.app.state
-    factory: sessionmaker[Session] = state.session_factory if write else state.read_session_factory
+    scope: SessionScope = state.write_scope if write else state.read_scope
     admission: Admission = state.admission
 
     def run() -> T:
-        with factory() as session:
-            result = work(session)
-            session.commit()
-            return result
+        with scope() as session:
+            return work(session)
 
     async with admission.turn():
         return await run_in_threadpool(run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -42,6 +43,20 @@ def vrm(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Process]:
 @pytest.fixture
 def admin(vrm: Process) -> Iterator[httpx.Client]:
     """An httpx client logged in to ``vrm`` as admin."""
+    with logged_in(vrm) as client:
+        yield client
+
+
+@pytest.fixture
+def node(tmp_path: Path, vrm: Process, admin: httpx.Client) -> Iterator[dict[str, Any]]:
+    """A cluster with one enrolled agent on qemu:///system, and a VLAN port group."""
+    with enrolled_node(tmp_path, vrm, admin) as lab:
+        yield lab
+
+
+@contextlib.contextmanager
+def logged_in(vrm: Process) -> Iterator[httpx.Client]:
+    """An httpx client logged in to ``vrm`` as admin."""
     with httpx.Client(base_url=vrm.url + "/api/v1", timeout=30) as client:
         token = client.post("/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})
         assert token.status_code == 200, token.text
@@ -49,9 +64,12 @@ def admin(vrm: Process) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture
-def node(tmp_path: Path, vrm: Process, admin: httpx.Client) -> Iterator[dict[str, Any]]:
-    """A cluster with one enrolled agent on qemu:///system, and a VLAN port group."""
+@contextlib.contextmanager
+def enrolled_node(
+    workdir: Path, vrm: Process, admin: httpx.Client, **agent_settings: str
+) -> Iterator[dict[str, Any]]:
+    """A cluster with one agent on qemu:///system enrolled into ``vrm``, a DVS and a VLAN
+    port group; everything is removed afterwards."""
     pool_dir = Path("/var/tmp") / f"{PREFIX}{uuid.uuid4().hex[:8]}"
     # The agent's state (cloud-init seeds among it) where QEMU, another user, can read.
     state_dir = pool_dir.with_name(pool_dir.name + "-state")
@@ -61,7 +79,7 @@ def node(tmp_path: Path, vrm: Process, admin: httpx.Client) -> Iterator[dict[str
     cluster = admin.post("/clusters", json={"name": "e2e"}).json()
     token = admin.post("/enrollment-tokens", json={"cluster_id": cluster["id"]}).json()["token"]
     agent = start_agent(
-        tmp_path,
+        workdir,
         vrm.url,
         token,
         CNA_LIBVIRT_URI="qemu:///system",
@@ -70,6 +88,7 @@ def node(tmp_path: Path, vrm: Process, admin: httpx.Client) -> Iterator[dict[str
         CNA_DEFAULT_POOL=f"{PREFIX}pool-{pool_dir.name[-8:]}",
         CNA_HOSTNAME=f"{PREFIX}node",
         CNA_STATE_DIR=str(state_dir),
+        **agent_settings,
     )
     try:
         wait_until(
@@ -89,7 +108,8 @@ def node(tmp_path: Path, vrm: Process, admin: httpx.Client) -> Iterator[dict[str
             "dvs": dvs,
             "agent": agent,
             "pool": f"{PREFIX}pool-{pool_dir.name[-8:]}",
-            "workdir": tmp_path,
+            "pool_dir": pool_dir,
+            "workdir": workdir,
         }
     finally:
         agent.stop()

@@ -164,11 +164,13 @@ def delete_image(session: Session, *, actor: Principal, image_id: uuid.UUID) -> 
             details={"users": users},
         )
     previous = image.state
-    if previous is ImageState.UPLOADING and image.task_id is not None:
+    if previous is ImageState.DELETING or (
+        previous is ImageState.UPLOADING and image.task_id is not None
+    ):
         raise Conflict(
-            f"image {image.name!r} is still taking its data in; wait for its task",
+            f"image {image.name!r} is {previous.value}; wait for its task",
             code="image_busy",
-            details={"task_id": str(image.task_id)},
+            details={"state": previous.value, "task_id": str(image.task_id)},
         )
     if not repo.set_state(image.id, ImageState.DELETING, expected=previous):
         raise Conflict(f"image {image.name!r} changed meanwhile; try again", code="image_busy")
