@@ -39,6 +39,7 @@ bench: setup services
 	$(BIN)/python -m bench.api --db sqlite --json var/bench-api-sqlite.json
 	$(BIN)/python -m bench.api --db postgresql --json var/bench-api-postgresql.json
 	$(BIN)/python -m bench.vm_create
+	$(BIN)/python -m bench.upload
 
 lint: setup
 	$(BIN)/ruff check .
