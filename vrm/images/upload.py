@@ -288,7 +288,7 @@ def _public(exc: AgentCallError) -> VrmError:
     """The client's error for the node's refusal (same code and message)."""
     if exc.status is None or exc.status >= 500:
         return ServiceUnavailable(exc.message, code=exc.code)
-    if exc.status == 409:
+    if exc.status in (404, 409):  # 404: the node lacks the pool, not the client's fault
         return Conflict(exc.message, code=exc.code)
     if exc.status == 400:
         return BadRequest(exc.message, code=exc.code)
