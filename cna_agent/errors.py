@@ -6,6 +6,7 @@ Each error has a stable ``code``, an HTTP ``status`` and ``retryable``: whether
 VRM may try the same command again later with a chance of success.
 
     AgentError                 500
+    ├── Interrupted            400  (a request's data ended early; retryable)
     ├── Unauthenticated        401
     ├── NotFound               404  (domain_not_found, pool_not_found, ...)
     ├── StateConflict          409  (operation not valid in the object's state)
@@ -41,6 +42,14 @@ class AgentError(Exception):
         """The JSON error body."""
         details = {**self.details, "retryable": self.retryable}
         return {"error": {"code": self.code, "message": self.message, "details": details}}
+
+
+class Interrupted(AgentError):
+    """A request's data ended before its announced length (the client went away)."""
+
+    status = 400
+    default_code = "upload_interrupted"
+    retryable = True
 
 
 class Unauthenticated(AgentError):

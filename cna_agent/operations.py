@@ -20,6 +20,11 @@ from cna_agent.protocol import ErrorDetail, Operation, OperationState
 
 log = logging.getLogger(__name__)
 
+# A work function's way to say how far it got, in percent (0-100).
+Progress = Callable[[int], None]
+Work = Callable[[], dict[str, Any] | None]
+TrackedWork = Callable[[Progress], dict[str, Any] | None]
+
 # Finished operations are forgotten after this long.
 KEEP_FINISHED = timedelta(hours=1)
 
@@ -32,10 +37,12 @@ class Operations:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cna-op")
 
-    def submit(
-        self, kind: str, target: str, work: Callable[[], dict[str, Any] | None]
-    ) -> Operation:
+    def submit(self, kind: str, target: str, work: Work) -> Operation:
         """Start ``work`` in the background; return its operation (state ``running``)."""
+        return self.submit_tracked(kind, target, lambda _progress: work())
+
+    def submit_tracked(self, kind: str, target: str, work: TrackedWork) -> Operation:
+        """Like ``submit``, for work that reports its progress through the callback it gets."""
         op = Operation(
             id=uuid.uuid4(),
             kind=kind,
@@ -61,9 +68,9 @@ class Operations:
         """Stop taking work; let running operations finish."""
         self._pool.shutdown(wait=True)
 
-    def _run(self, op_id: uuid.UUID, work: Callable[[], dict[str, Any] | None]) -> None:
+    def _run(self, op_id: uuid.UUID, work: TrackedWork) -> None:
         try:
-            result = work() or {}
+            result = work(lambda percent: self._progress(op_id, percent)) or {}
             self._finish(op_id, OperationState.SUCCEEDED, result=result)
         except AgentError as exc:
             detail = ErrorDetail(
@@ -81,6 +88,13 @@ class Operations:
             )
             self._finish(op_id, OperationState.FAILED, error=detail)
 
+    def _progress(self, op_id: uuid.UUID, percent: int) -> None:
+        percent = max(0, min(100, int(percent)))
+        with self._lock:
+            op = self._ops[op_id]
+            if op.state is OperationState.RUNNING and percent != op.progress:
+                self._ops[op_id] = op.model_copy(update={"progress": percent})
+
     def _finish(
         self,
         op_id: uuid.UUID,
@@ -94,6 +108,7 @@ class Operations:
             self._ops[op_id] = op.model_copy(
                 update={
                     "state": state,
+                    "progress": 100 if state is OperationState.SUCCEEDED else op.progress,
                     "result": result or {},
                     "error": error,
                     "finished_at": utcnow(),

@@ -82,9 +82,18 @@ def resize_volume(node: NodeDep, pool: str, name: str, resize: VolumeResize) -> 
 
 @router.post("/{pool}/volumes/{name}/clone", status_code=status.HTTP_202_ACCEPTED)
 def clone_volume(node: NodeDep, pool: str, name: str, clone: VolumeClone) -> Operation:
-    """Full copy into a new volume; a long operation to poll."""
+    """Full copy into a new volume (in another pool, converted, grown when asked); a long
+    operation to poll."""
 
     def work() -> dict[str, object]:
-        return node.storage.clone_volume(pool, name, clone.name).model_dump(mode="json")
+        copy = node.storage.clone_volume(
+            pool,
+            name,
+            clone.name,
+            target_pool=clone.pool,
+            fmt=clone.format,
+            capacity_mib=clone.capacity_mib,
+        )
+        return copy.model_dump(mode="json")
 
     return node.operations.submit("clone_volume", f"{pool}/{name}", work)

@@ -6,6 +6,7 @@ nothing. Sizes in reports are MiB, rounded down.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
 import re
@@ -207,25 +208,42 @@ class Storage:
             log.info("created volume %s/%s", pool, spec.name)
             return _volume_report(pool, vol)
 
-    def clone_volume(self, pool: str, source: str, new_name: str) -> VolumeReport:
-        """Copy a volume in full (a linked clone's chain is flattened into the copy)."""
+    def clone_volume(
+        self,
+        pool: str,
+        source: str,
+        new_name: str,
+        *,
+        target_pool: str | None = None,
+        fmt: str | None = None,
+        capacity_mib: int | None = None,
+    ) -> VolumeReport:
+        """Copy a volume in full (a linked clone's chain is flattened into the copy), into
+        ``target_pool`` (default: the same), converted to ``fmt`` and grown to
+        ``capacity_mib`` when given; the same copy asked again is returned."""
+        into = target_pool or pool
         with translate():
-            handle = self._pool(pool)
-            src = handle.storageVolLookupByName(source)
+            src = self._pool(pool).storageVolLookupByName(source)
             report = _volume_report(pool, src)
+            handle = self._pool(into)
+            capacity = int(src.info()[1])
+            wanted = capacity if capacity_mib is None else capacity_mib * MIB
+            _refuse_shrink(f"{pool}/{source}", capacity, wanted)
+            fmt = fmt or report.format
             existing = _find_volume(handle, new_name)
             if existing is not None:
                 return _same_volume(
-                    _volume_report(pool, existing),
-                    fmt=report.format,
-                    capacity_mib=report.capacity_mib,
+                    _volume_report(into, existing),
+                    fmt=fmt,
+                    capacity_mib=wanted // MIB,
                     backing_path=None,
                 )
-            capacity = int(src.info()[1])
-            xml = volume_xml(new_name, capacity=capacity, fmt=report.format)
-            vol = handle.createXMLFrom(xml, src, 0)
-            log.info("cloned volume %s/%s to %s", pool, source, new_name)
-            return _volume_report(pool, vol)
+            # createXMLFrom copies across the pools of one connection (qemu-img convert).
+            vol = handle.createXMLFrom(volume_xml(new_name, capacity=capacity, fmt=fmt), src, 0)
+            if wanted > capacity:
+                _grow_or_delete(vol, wanted)
+            log.info("cloned volume %s/%s to %s/%s", pool, source, into, new_name)
+            return _volume_report(into, vol)
 
     def resize_volume(self, pool: str, name: str, capacity_mib: int) -> VolumeReport:
         """Grow a volume to ``capacity_mib``; the same size is a no-op, shrinking is refused."""
@@ -233,12 +251,7 @@ class Storage:
             vol = self._pool(pool).storageVolLookupByName(name)
             current = int(vol.info()[1])
             wanted = capacity_mib * MIB
-            if wanted < current:
-                raise InvalidSpec(
-                    f"volume {pool}/{name} cannot shrink from {current // MIB} to "
-                    f"{capacity_mib} MiB",
-                    code="volume_shrink",
-                )
+            _refuse_shrink(f"{pool}/{name}", current, wanted)
             if wanted > current:
                 vol.resize(wanted, 0)
             return _volume_report(pool, vol)
@@ -331,6 +344,25 @@ class Storage:
                 code="volume_too_small",
             )
         return base
+
+
+def _refuse_shrink(volume: str, current: int, wanted: int) -> None:
+    """Volumes only grow: a guest's file system would lose its end."""
+    if wanted < current:
+        raise InvalidSpec(
+            f"volume {volume} cannot shrink from {current // MIB} to {wanted // MIB} MiB",
+            code="volume_shrink",
+        )
+
+
+def _grow_or_delete(vol: Any, capacity: int) -> None:
+    """Grow a new copy; a copy that cannot grow goes, so that asking again starts anew."""
+    try:
+        vol.resize(capacity, 0)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            vol.delete(0)
+        raise
 
 
 def _find_volume(pool: Any, name: str) -> Any | None:
