@@ -42,12 +42,13 @@ def portgroup_name(group: PortGroup) -> str:
     return f"pg-{group.id.hex[:12]}"
 
 
-def pool_of(session: Session, host_id: uuid.UUID, volume: Volume) -> str:
-    """The pool name under which ``host_id`` reaches the volume's datastore."""
+def pool_of(session: Session, host_id: uuid.UUID, volume: Volume | Image) -> str:
+    """The pool name under which ``host_id`` reaches the datastore of a volume or image."""
     link = session.get(HostDatastore, (host_id, volume.datastore_id))
     if link is None:
+        kind = "image" if isinstance(volume, Image) else "volume"
         raise Conflict(
-            f"host {host_id} does not reach the datastore of volume {volume.name}",
+            f"host {host_id} does not reach the datastore of {kind} {volume.name}",
             code="datastore_unreachable",
         )
     return link.pool_name
@@ -90,21 +91,10 @@ def cdrom_spec(session: Session, host_id: uuid.UUID, drive: VmCdrom) -> DiskSpec
         device=drive.device,
         bus="ide",
         kind="cdrom",
-        pool=image_pool_of(session, host_id, image),
+        pool=pool_of(session, host_id, image),
         volume=image.volume_name,
         format="raw",
     )
-
-
-def image_pool_of(session: Session, host_id: uuid.UUID, image: Image) -> str:
-    """The pool name under which ``host_id`` reaches the image's datastore."""
-    link = session.get(HostDatastore, (host_id, image.datastore_id))
-    if link is None:
-        raise Conflict(
-            f"host {host_id} does not reach the datastore of image {image.name}",
-            code="datastore_unreachable",
-        )
-    return link.pool_name
 
 
 def with_boot_order(vm: Vm, disks: list[DiskSpec], nics: list[NicSpec]) -> None:

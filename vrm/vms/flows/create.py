@@ -12,7 +12,7 @@ from vrm.models import Dvs, Image, PortGroup, Volume
 from vrm.models.enums import ObjectState, VmState
 from vrm.tasks.flow import TaskFailure, register
 from vrm.vms.flows.base import VmFlow
-from vrm.vms.spec import image_pool_of, network_spec, pool_of, volume_name
+from vrm.vms.spec import network_spec, pool_of, volume_name
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class CreateFlow(VmFlow):
         if image is None:
             raise TaskFailure("the image of a disk was deleted", code="image_not_found")
         assert self.vm.host_id is not None
-        image_pool = image_pool_of(self.ctx.session, self.vm.host_id, image)
+        image_pool = pool_of(self.ctx.session, self.vm.host_id, image)
         agent = self.agent
         if source.get("linked"):
             spec = VolumeSpec(

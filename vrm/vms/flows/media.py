@@ -8,7 +8,7 @@ from cna_agent.protocol import MediaChange
 from vrm.models import Image
 from vrm.tasks.flow import TaskFailure, register
 from vrm.vms.flows.base import VmFlow
-from vrm.vms.spec import image_pool_of
+from vrm.vms.spec import pool_of
 
 
 @register
@@ -29,7 +29,7 @@ class ChangeMediaFlow(VmFlow):
             if image is None:
                 raise TaskFailure("the image was deleted", code="image_not_found")
             media = MediaChange(
-                pool=image_pool_of(self.ctx.session, vm.host_id, image), volume=image.volume_name
+                pool=pool_of(self.ctx.session, vm.host_id, image), volume=image.volume_name
             )
         self.agent.change_media(vm.uuid, str(self.ctx.params["device"]), media)
 
