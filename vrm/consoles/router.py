@@ -18,14 +18,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, WebSocket, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from websockets.asyncio.client import ClientConnection
 
 from vrm.agents.client import AgentCallError
 from vrm.consoles import relay, service
 from vrm.consoles.schemas import ConsoleCreate, ConsoleTicketIssued
 from vrm.deps import CurrentUser, SessionDep
-from vrm.errors import Conflict, NotFound, Unauthorized, ValidationFailed, VrmError, error_responses
+from vrm.errors import (
+    Conflict,
+    NotFound,
+    Overloaded,
+    Unauthorized,
+    ValidationFailed,
+    VrmError,
+    error_responses,
+)
 from vrm.load.admission import Admission
 
 log = logging.getLogger(__name__)
@@ -34,6 +44,7 @@ router = APIRouter(prefix="/vms", tags=["consoles"])
 
 SessionScope = Callable[[], AbstractContextManager[Session]]
 DENIAL_EXTENSION = "websocket.http.response"
+DATABASE_BUSY = "the database cannot serve this now; try again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +94,8 @@ async def console_websocket(
     websocket: WebSocket, db: ConsoleDbDep, vm_id: uuid.UUID, ticket: str = ""
 ) -> None:
     """Spend ``ticket`` and relay the VM's console from its current host (binary frames)."""
-    state = websocket.app.state
-    admission: Admission = state.admission
-    try:
-        async with admission.turn():
-            target = await run_in_threadpool(
-                _open, db, token=ticket, vm_id=vm_id, secret_key=state.settings.secret_key
-            )
-    except VrmError as exc:
-        await _deny(websocket, exc)
+    target = await _target_or_deny(websocket, db, vm_id=vm_id, token=ticket)
+    if target is None:
         return
     try:
         agent = await relay.open_agent(target)
@@ -101,19 +105,38 @@ async def console_websocket(
         return
     async with agent:
         await websocket.accept(subprotocol=relay.subprotocol_for(websocket))
-        log.info(
-            "%s console of VM %s on host %s opened for user %s",
-            target.type,
-            target.vm_name,
-            target.host_id,
-            target.user_id,
-        )
-        began = time.monotonic()
-        closing = await relay.relay(websocket, agent)
+        await _watch(websocket, agent, target)
+
+
+async def _target_or_deny(
+    websocket: WebSocket, db: ConsoleDb, *, vm_id: uuid.UUID, token: str
+) -> service.ConsoleTarget | None:
+    """Where the console is, within an admission turn; None once the handshake is denied."""
+    state = websocket.app.state
+    admission: Admission = state.admission
+    key: str = state.settings.secret_key
+    try:
+        async with admission.turn():
+            return await run_in_threadpool(_open, db, token=token, vm_id=vm_id, secret_key=key)
+    except VrmError as exc:
+        await _deny(websocket, exc)
+    except OperationalError as exc:
+        log.warning("database error opening a console of VM %s: %s", vm_id, exc.orig)
+        await _deny(websocket, Overloaded(DATABASE_BUSY, code="database_busy", retry_after_s=1))
+    return None
+
+
+async def _watch(
+    websocket: WebSocket, agent: ClientConnection, target: service.ConsoleTarget
+) -> None:
+    """Relay until one side closes, saying who watched what for how long."""
+    what = f"{target.type} console of VM {target.vm_name} ({target.vm_id})"
+    log.info("%s on host %s opened for user %s", what, target.host_id, target.user_id)
+    began = time.monotonic()
+    closing = await relay.relay(websocket, agent)
     log.info(
-        "%s console of VM %s closed by the %s after %.1f s: %d %s",
-        target.type,
-        target.vm_name,
+        "%s closed by the %s after %.1f s: %d %s",
+        what,
         closing.by,
         time.monotonic() - began,
         closing.code,

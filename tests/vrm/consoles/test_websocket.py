@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 from starlette.testclient import WebSocketDenialResponse
@@ -21,6 +22,7 @@ from tests.factories import add_host
 from tests.helpers import login
 from tests.vrm.consoles.conftest import running_vm
 from tests.vrm.consoles.fake_agent import FakeAgent
+from vrm.load.admission import Admission
 from vrm.models import ConsoleTicket, Host, User, Vm
 from vrm.models.base import utcnow
 from vrm.models.enums import VmState
@@ -123,3 +125,19 @@ def test_the_console_follows_the_vm_to_its_current_host(
         assert agent.seen == []
     finally:
         moved_to.stop()
+
+
+def test_an_overloaded_vrm_answers_503_with_retry_after(
+    client: TestClient, app: FastAPI, vm: Vm, agent: FakeAgent
+) -> None:
+    ticket = ticket_for(client, vm.id)
+    app.state.admission = Admission(turns=0, queue=0, wait_s=0.01)  # no turn for anyone
+    with (
+        pytest.raises(WebSocketDenialResponse) as refused,
+        client.websocket_connect(ws_url(vm.id, ticket)),
+    ):
+        pass
+    assert refused.value.status_code == 503
+    assert refused.value.headers["Retry-After"] == "1"
+    assert refused.value.json()["error"]["code"] == "overloaded"
+    assert agent.seen == []
