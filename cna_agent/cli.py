@@ -106,6 +106,8 @@ def _run(settings: Settings) -> int:
             host=host,
             port=port,
             log_level=settings.log_level,
+            # websockets' sans-I/O protocol: uvicorn's default is its deprecated legacy one.
+            ws="websockets-sansio",
         )
     finally:
         agent.stop()

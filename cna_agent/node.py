@@ -13,6 +13,7 @@ from cna_agent.config import Settings
 from cna_agent.errors import NotFound, StateConflict
 from cna_agent.operations import Operations
 from cna_agent.protocol import (
+    ConsoleInfo,
     DiskSpec,
     DomainReport,
     DomainSpec,
@@ -20,9 +21,12 @@ from cna_agent.protocol import (
     DomainStats,
     HostFacts,
     HostUsage,
+    MediaChange,
     NicSpec,
     PoolSpec,
 )
+from cna_agent.protocol.consoles import ConsoleType
+from cna_agent.relay import ConsoleRelay
 from cna_agent.seed import Seeds
 from cna_agent.virt.connection import Hypervisor
 from cna_agent.virt.domains import Domains
@@ -50,6 +54,7 @@ class Node:
         self.seeds = Seeds(Path(settings.state_dir) / "seeds")
         self.usage = UsageSampler(self.hv)
         self.operations = Operations()
+        self.consoles = ConsoleRelay(self.domains)
         self._facts: HostFacts | None = None
         self._facts_lock = threading.Lock()
         # The latest samples of the stats loop (CNA_STATS_S); None until the first one.
@@ -114,7 +119,6 @@ class Node:
             spec,
             domain_type=facts.domain_type,
             resolve_disk=self.disk_path,
-            console_listen=self.management_address(),
             host_mhz=facts.cpu_mhz,
             seed_path=seed_path,
         )
@@ -182,7 +186,24 @@ class Node:
 
     def disk_path(self, disk: DiskSpec) -> str:
         """The file behind a disk's pool and volume."""
-        return self.storage.volume_path(disk.pool, disk.volume)
+        return self.storage.volume_path(*_volume(disk))
+
+    def change_media(self, uuid: UUID, device: str, media: MediaChange) -> DomainReport:
+        """Insert an image volume into a CD-ROM, or eject it (no volume)."""
+        if media.pool is None or media.volume is None:
+            self.domains.change_media(uuid, device, None)
+        else:
+            image = self.storage.volume(media.pool, media.volume)
+            fmt = "qcow2" if image.format == "qcow2" else "raw"  # an ISO probes as "iso"
+            volume = (media.pool, media.volume)
+            self.domains.change_media(uuid, device, image.path, volume=volume, fmt=fmt)
+        return self.domains.get(uuid)
+
+    def console(self, uuid: UUID) -> ConsoleInfo:
+        """The consoles of a running domain, with the VNC viewers relayed now."""
+        info = self.domains.console(uuid)
+        viewers = self.consoles.viewers.count(uuid, ConsoleType.VNC)
+        return info.model_copy(update={"viewers": viewers})
 
     def undefine(self, uuid: UUID, *, delete_volumes: bool) -> None:
         """Remove a stopped domain, and its disks' volumes when asked.
@@ -192,7 +213,7 @@ class Node:
         """
         if delete_volumes:
             for disk in self._own_disks(uuid):
-                self.storage.check_deletable(disk.pool, disk.volume)
+                self.storage.check_deletable(*_volume(disk))
         report = self._report_or_none(uuid)
         filtered = [nic.mac for nic in report.nics if nic.ips] if report else []
         disks = self.domains.undefine(uuid)
@@ -201,7 +222,7 @@ class Node:
         self.seeds.remove(uuid)
         if delete_volumes:
             for disk in disks:
-                self.storage.delete_volume(disk.pool, disk.volume)
+                self.storage.delete_volume(*_volume(disk))
 
     def _report_or_none(self, uuid: UUID) -> DomainReport | None:
         """The domain as it is now; None when it is already gone."""
@@ -216,9 +237,16 @@ class Node:
         return [d for d in report.disks if d.kind == "disk"] if report else []
 
     def attach_disk(self, uuid: UUID, disk: DiskSpec) -> DomainReport:
-        """Attach a volume as a disk."""
-        self.domains.attach_disk(uuid, disk, self.disk_path(disk))
+        """Attach a volume as a disk, or a CD-ROM (empty or with an image)."""
+        self.domains.attach_disk(uuid, disk, None if disk.empty else self.disk_path(disk))
         return self.domains.get(uuid)
+
+
+def _volume(disk: DiskSpec) -> tuple[str, str]:
+    """Pool and volume of a disk that has media (an empty CD-ROM has none)."""
+    if disk.pool is None or disk.volume is None:
+        raise StateConflict(f"{disk.device} is an empty CD-ROM: it has no volume")
+    return disk.pool, disk.volume
 
 
 def guess_address(vrm_url: str | None) -> str:

@@ -15,6 +15,7 @@ from cna_agent.api import host, images, network, operations, storage, vms
 from cna_agent.api.deps import IdentitySource, require_vrm
 from cna_agent.errors import AgentError
 from cna_agent.node import Node
+from cna_agent.protocol.consoles import CONSOLE_WS_PATH
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ def create_app(node: Node, identity: IdentitySource) -> FastAPI:
     for module in (host, vms, storage, images, network, operations):
         v1.include_router(module.router)
     app.include_router(v1)
+    # Not under require_vrm (it takes a Request): the relay checks the credential itself.
+    app.add_api_websocket_route(CONSOLE_WS_PATH, vms.console_relay)
     app.add_api_route("/healthz", _healthz, methods=["GET"])
     _install_error_handlers(app)
     return app

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Literal
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, WebSocket, status
 
-from cna_agent.api.deps import NodeDep
+from cna_agent.api.deps import IdentitySource, NodeDep
 from cna_agent.errors import InvalidSpec
+from cna_agent.node import Node
 from cna_agent.protocol import (
     ConsoleInfo,
     DiskSpec,
     DomainReport,
     DomainSpec,
     DomainStatus,
+    MediaChange,
     MemoryChange,
     NicSpec,
     Operation,
@@ -23,7 +27,11 @@ from cna_agent.protocol import (
     StopRequest,
     VcpuChange,
 )
+from cna_agent.protocol.consoles import ConsoleClose, ConsoleType
+from cna_agent.relay import ConsoleRefused
 from cna_agent.virt.snapshots import SnapshotInfo
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/vms", tags=["vms"])
 
@@ -58,10 +66,14 @@ def undefine(node: NodeDep, uuid: UUID, delete_volumes: bool = False) -> None:
 
 @router.post("/{uuid}/stop", status_code=status.HTTP_202_ACCEPTED)
 def stop(node: NodeDep, uuid: UUID, request: StopRequest) -> Operation:
-    """Graceful stop (ACPI) within a time limit, then destroy when ``force``; poll the result."""
+    """Graceful stop (ACPI) within a time limit, then destroy when ``force`` (at once when
+    the limit is 0); poll the result."""
 
     def work() -> None:
-        node.domains.shutdown(uuid, timeout_s=request.timeout_s, force=request.force)
+        if request.force and request.timeout_s == 0:
+            node.domains.destroy(uuid)
+        else:
+            node.domains.shutdown(uuid, timeout_s=request.timeout_s, force=request.force)
 
     return node.operations.submit("stop", str(uuid), work)
 
@@ -120,10 +132,66 @@ def attach_hostdev(node: NodeDep, uuid: UUID, address: PciAddress) -> DomainRepo
     return node.domains.get(uuid)
 
 
+@router.put("/{uuid}/media/{device}")
+def change_media(node: NodeDep, uuid: UUID, device: str, media: MediaChange) -> DomainReport:
+    """Insert an image into a CD-ROM, or eject it (neither pool nor volume)."""
+    return node.change_media(uuid, device, media)
+
+
 @router.get("/{uuid}/console")
 def console(node: NodeDep, uuid: UUID) -> ConsoleInfo:
-    """Where the running domain's VNC console listens."""
-    return node.domains.console(uuid)
+    """The running domain's consoles (VNC socket, serial port) and its VNC viewers now."""
+    return node.console(uuid)
+
+
+async def console_relay(websocket: WebSocket, uuid: str) -> None:
+    """``CONSOLE_WS_PATH``: relay a console to VRM (``?type=vnc|serial&exclusive=...``).
+
+    Outside the HTTP credential dependency: the websocket checks VRM's credential itself.
+    It is accepted first so that every refusal reaches VRM as a ``ConsoleClose`` code
+    with a reason.
+    """
+    await websocket.accept()
+    try:
+        _check_vrm(websocket)
+        vm, kind, exclusive = _console_target(websocket, uuid)
+        node: Node = websocket.app.state.node
+        await node.consoles.serve(websocket, vm, kind, exclusive=exclusive)
+    except ConsoleRefused as exc:
+        await _close(websocket, exc.code, exc.reason)
+    except Exception:
+        log.exception("console relay of %s failed", uuid)
+        await _close(websocket, ConsoleClose.FAILED, "the node could not relay the console")
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    """Close with a code and reason, unless the other side is gone already."""
+    with contextlib.suppress(RuntimeError, OSError):
+        await websocket.close(code, reason)
+
+
+def _check_vrm(websocket: WebSocket) -> None:
+    """VRM's credential for this host in ``Authorization: Bearer``, as for HTTP calls."""
+    identity_source: IdentitySource = websocket.app.state.identity
+    identity = identity_source()
+    scheme, _, credential = websocket.headers.get("authorization", "").partition(" ")
+    if identity is None:
+        raise ConsoleRefused(ConsoleClose.UNAUTHENTICATED, "this agent is not enrolled yet")
+    if scheme.lower() != "bearer" or not identity.accepts(credential.strip()):
+        raise ConsoleRefused(ConsoleClose.UNAUTHENTICATED, "missing or wrong VRM credential")
+
+
+def _console_target(websocket: WebSocket, uuid: str) -> tuple[UUID, ConsoleType, bool]:
+    """The VM, console type and exclusiveness a relay asks for."""
+    query = websocket.query_params
+    exclusive = query.get("exclusive", "false").lower()
+    try:
+        vm, kind = UUID(uuid), ConsoleType(query.get("type", ConsoleType.VNC.value))
+    except ValueError as exc:
+        raise ConsoleRefused(ConsoleClose.NOT_FOUND, "no such VM or console type") from exc
+    if exclusive not in ("true", "false"):
+        raise ConsoleRefused(ConsoleClose.NOT_FOUND, "exclusive is true or false")
+    return vm, kind, exclusive == "true"
 
 
 @router.get("/{uuid}/snapshots")

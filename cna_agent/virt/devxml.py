@@ -8,6 +8,7 @@ and the CPU QoS inputs behind ``<cputune>``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -28,11 +29,13 @@ META_TAG = "vm"
 ET.register_namespace(NS_PREFIX, NS)
 
 
-def disk_element(disk: DiskSpec, path: str) -> ET.Element:
-    """The ``<disk>`` of a disk or CD-ROM backed by the file at ``path``."""
+def disk_element(disk: DiskSpec, path: str | None) -> ET.Element:
+    """The ``<disk>`` of a disk or CD-ROM backed by the file at ``path``; a CD-ROM without
+    a path has an empty tray (no ``<source>``)."""
     el = ET.Element("disk", type="file", device=disk.kind)
     ET.SubElement(el, "driver", name="qemu", type=disk.format)
-    ET.SubElement(el, "source", file=path)
+    if path is not None:
+        ET.SubElement(el, "source", file=path)
     ET.SubElement(el, "target", dev=disk.device, bus=disk.bus)
     if disk.readonly or disk.kind == "cdrom":
         ET.SubElement(el, "readonly")
@@ -114,10 +117,33 @@ def hostdev_address(el: ET.Element) -> PciAddress | None:
     )
 
 
+def media_path(el: ET.Element) -> str | None:
+    """The file a ``<disk>`` reads (None for an empty CD-ROM tray)."""
+    source = el.find("source")
+    return None if source is None else source.get("file")
+
+
+def set_media(el: ET.Element, path: str | None, fmt: str) -> ET.Element:
+    """A copy of a CD-ROM's ``<disk>`` holding the file at ``path`` (None: an empty tray),
+    everything else (target, boot order, address) as it was."""
+    disk = copy.deepcopy(el)
+    for source in disk.findall("source"):
+        disk.remove(source)
+    disk.set("type", "file")
+    if path is not None:
+        driver = disk.find("driver")
+        if driver is None:
+            driver = ET.SubElement(disk, "driver", name="qemu")
+        driver.set("type", fmt)
+        ET.SubElement(disk, "source", file=path)
+    return disk
+
+
 def disk_from_element(el: ET.Element, volumes: dict[str, tuple[str, str]]) -> DiskSpec | None:
-    """A ``<disk>`` as a DiskSpec; None for a disk with no known pool/volume identity."""
+    """A ``<disk>`` as a DiskSpec (a CD-ROM without media as an empty one); None for a disk
+    with no known pool/volume identity."""
     device = disk_target(el)
-    identity = volumes.get(device or "") or _source_volume(el)
+    identity = _identity(el, volumes.get(device or ""))
     if device is None or identity is None:
         log.debug("disk %s has no pool/volume identity, not reported", device)
         return None
@@ -166,6 +192,17 @@ def nic_from_element(el: ET.Element, ports: dict[str, tuple[str, str]]) -> NicSp
     except ValidationError:
         log.debug("interface %s is not expressible as a NicSpec, not reported", nic_mac(el))
         return None
+
+
+def _identity(
+    el: ET.Element, recorded: tuple[str, str] | None
+) -> tuple[str, str] | tuple[None, None] | None:
+    """Pool and volume behind a ``<disk>``: (None, None) for an empty CD-ROM tray."""
+    source = el.find("source")
+    has_media = source is not None and any(source.get(a) for a in ("file", "dev", "volume"))
+    if el.get("device") == "cdrom" and not has_media:
+        return (None, None)
+    return recorded or _source_volume(el)
 
 
 def _source_volume(el: ET.Element) -> tuple[str, str] | None:

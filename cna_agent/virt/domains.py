@@ -16,7 +16,7 @@ from uuid import UUID
 
 import libvirt
 
-from cna_agent.errors import AlreadyExists, NotFound, OperationTimeout, StateConflict
+from cna_agent.errors import AlreadyExists, OperationTimeout, StateConflict
 from cna_agent.protocol import (
     ConsoleInfo,
     DiskSpec,
@@ -28,7 +28,7 @@ from cna_agent.protocol import (
     PciAddress,
     SnapshotSpec,
 )
-from cna_agent.virt import hotplug, snapshots
+from cna_agent.virt import consoles, hotplug, snapshots
 from cna_agent.virt.connection import Hypervisor, translate
 from cna_agent.virt.devxml import (
     disk_element,
@@ -38,7 +38,7 @@ from cna_agent.virt.devxml import (
     nic_element,
     nic_mac,
 )
-from cna_agent.virt.domxml import build_domain_xml, console_info, parse_domain_xml
+from cna_agent.virt.domxml import build_domain_xml, parse_domain_xml
 from cna_agent.virt.snapshots import SnapshotInfo
 
 _STATES = {
@@ -77,7 +77,6 @@ class Domains:
         *,
         domain_type: str,
         resolve_disk: Callable[[DiskSpec], str],
-        console_listen: str,
         host_mhz: int,
         seed_path: str | None = None,
     ) -> DomainReport:
@@ -86,7 +85,6 @@ class Domains:
             spec,
             domain_type=domain_type,
             resolve_disk=resolve_disk,
-            console_listen=console_listen,
             host_mhz=host_mhz,
             seed_path=seed_path,
         )
@@ -219,13 +217,34 @@ class Domains:
         with translate():
             hotplug.set_memory(dom, memory_mib)
 
-    def attach_disk(self, uuid: UUID, disk: DiskSpec, path: str) -> None:
-        """Attach a disk backed by ``path``; a device name already present is left as it is."""
+    def attach_disk(self, uuid: UUID, disk: DiskSpec, path: str | None) -> None:
+        """Attach a disk backed by ``path`` (None: an empty CD-ROM); a device name already
+        present is left as it is."""
         dom = self._dom(uuid)
         find = hotplug.find_one("disk", disk_target, disk.device)
         with translate():
             hotplug.attach(dom, disk_element(disk, path), find)
-            hotplug.record_volume(dom, disk.device, disk.pool, disk.volume)
+            if disk.pool and disk.volume:
+                hotplug.record_volume(dom, disk.device, disk.pool, disk.volume)
+
+    def change_media(
+        self,
+        uuid: UUID,
+        device: str,
+        path: str | None,
+        *,
+        volume: tuple[str, str] | None = None,
+        fmt: str = "raw",
+    ) -> None:
+        """Insert the image at ``path`` (pool and volume ``volume``) into a CD-ROM, or eject
+        it (None); live and persistent. Not a CD-ROM: StateConflict ``not_a_cdrom``."""
+        dom = self._dom(uuid)
+        with translate():
+            hotplug.change_media(dom, device, path, fmt)
+            if path is not None and volume is not None:
+                hotplug.record_volume(dom, device, *volume)
+            else:
+                hotplug.forget_volume(dom, device)
 
     def detach_disk(self, uuid: UUID, device: str) -> None:
         """Detach the disk with target ``device`` (e.g. vdb); a missing one is already gone."""
@@ -298,17 +317,16 @@ class Domains:
             return snapshots.list_all(dom)
 
     def console(self, uuid: UUID) -> ConsoleInfo:
-        """The VNC endpoint and password of a running domain."""
+        """The consoles of a running domain: its VNC socket and whether it has ttyS0."""
         dom = self._dom(uuid)
         with translate():
-            root = ET.fromstring(str(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)))
-            active = bool(dom.isActive())
-        info = console_info(root)
-        if info is None and not active:
-            raise StateConflict(f"domain {uuid} is not running: no console")
-        if info is None:
-            raise NotFound(f"domain {uuid} has no VNC console", code="console_not_found")
-        return info
+            return consoles.console(dom)
+
+    def serial_path(self, uuid: UUID) -> str:
+        """The pseudo-terminal of a running domain's ttyS0."""
+        dom = self._dom(uuid)
+        with translate():
+            return consoles.serial_path(dom)
 
     # --- helpers --------------------------------------------------------------------
 

@@ -51,12 +51,12 @@ def build_domain_xml(
     *,
     domain_type: str,
     resolve_disk: Callable[[DiskSpec], str],
-    console_listen: str,
     host_mhz: int,
     seed_path: str | None = None,
 ) -> str:
-    """The libvirt domain XML of a spec; ``resolve_disk`` gives each disk's file path,
-    ``seed_path`` the file of its cloud-init seed (when ``spec.seed`` is set)."""
+    """The libvirt domain XML of a spec; ``resolve_disk`` gives each disk's file path (an
+    empty CD-ROM has none), ``seed_path`` the file of its cloud-init seed (when
+    ``spec.seed`` is set)."""
     root = ET.Element("domain", type=domain_type)
     _text(root, "name", spec.name)
     _text(root, "uuid", str(spec.uuid))
@@ -74,7 +74,7 @@ def build_domain_xml(
     ET.SubElement(root, "clock", offset="utc")
     for event, action in _LIFECYCLE:
         _text(root, event, action)
-    root.append(_devices(spec, resolve_disk, console_listen, seed_path))
+    root.append(_devices(spec, resolve_disk, seed_path))
     return ET.tostring(root, encoding="unicode")
 
 
@@ -104,22 +104,39 @@ def parse_domain_xml(xml: str, state: DomainState, persistent: bool) -> DomainRe
 
 
 def console_info(root: ET.Element) -> ConsoleInfo | None:
-    """The VNC endpoint of a running domain's XML; None when it has no port (not running)."""
-    graphics = root.find("devices/graphics[@type='vnc']")
-    if graphics is None or int(graphics.get("port", "-1")) <= 0:
+    """The consoles in a running domain's live XML (VNC socket, serial port); None when
+    the domain is not running (its XML has no id) or has neither."""
+    if root.get("id") is None:
         return None
-    listen = graphics.find("listen[@type='address']")
-    host = graphics.get("listen") or (listen.get("address") if listen is not None else None)
-    return ConsoleInfo(
-        host=host or "127.0.0.1",
-        port=int(graphics.get("port", "-1")),
-        password=graphics.get("passwd"),
-    )
+    socket = vnc_socket(root)
+    serial = serial_pty(root) is not None
+    if socket is None and not serial:
+        return None
+    return ConsoleInfo(vnc_socket=socket, serial=serial)
+
+
+def vnc_socket(root: ET.Element) -> str | None:
+    """The path of the VNC UNIX socket libvirt chose (live XML only)."""
+    graphics = root.find("devices/graphics[@type='vnc']")
+    if graphics is None:
+        return None
+    listen = graphics.find("listen[@type='socket']")
+    return graphics.get("socket") or (None if listen is None else listen.get("socket"))
+
+
+def serial_pty(root: ET.Element) -> str | None:
+    """The pseudo-terminal of the first serial port (live XML of a ``pty`` serial only)."""
+    for serial in root.findall("devices/serial[@type='pty']"):
+        target = serial.find("target")
+        source = serial.find("source")
+        if (target is None or target.get("port", "0") == "0") and source is not None:
+            return source.get("path")
+    return None
 
 
 def _metadata(spec: DomainSpec, host_mhz: int) -> Metadata:
     return Metadata(
-        volumes={d.device: (d.pool, d.volume) for d in spec.disks},
+        volumes={d.device: (d.pool, d.volume) for d in spec.disks if d.pool and d.volume},
         ports={n.mac: (n.network, n.portgroup or "") for n in spec.nics if n.ips},
         cpu_limit_mhz=spec.cpu_limit_mhz,
         cpu_reservation_mhz=spec.cpu_reservation_mhz,
@@ -157,32 +174,36 @@ def _os(spec: DomainSpec) -> ET.Element:
 def _devices(
     spec: DomainSpec,
     resolve_disk: Callable[[DiskSpec], str],
-    console_listen: str,
     seed_path: str | None,
 ) -> ET.Element:
     devices = ET.Element("devices")
     if any(d.bus == "scsi" for d in spec.disks):
         # Without it libvirt picks an emulated LSI controller.
         ET.SubElement(devices, "controller", type="scsi", index="0", model="virtio-scsi")
-    devices.extend(disk_element(d, resolve_disk(d)) for d in spec.disks)
+    devices.extend(disk_element(d, None if d.empty else resolve_disk(d)) for d in spec.disks)
     if spec.seed is not None and seed_path is not None:
         devices.append(seed_element(seed_path))
     devices.extend(nic_element(n) for n in spec.nics)
     devices.extend(hostdev_element(a) for a in spec.hostdevs)
     if spec.console is not None:
-        ET.SubElement(
-            devices,
-            "graphics",
-            type="vnc",
-            port="-1",
-            autoport="yes",
-            listen=console_listen,
-            passwd=spec.console.password,
-        )
+        devices.append(_vnc())
+    # ttyS0: boot output and the serial console (a virtio console shows nothing until
+    # the guest loads its driver).
+    serial = ET.SubElement(devices, "serial", type="pty")
+    ET.SubElement(serial, "target", port="0")
     console = ET.SubElement(devices, "console", type="pty")
-    ET.SubElement(console, "target", type="virtio", port="0")
+    ET.SubElement(console, "target", type="serial", port="0")
     ET.SubElement(devices, "memballoon", model="virtio")
     return devices
+
+
+def _vnc() -> ET.Element:
+    """VNC on a UNIX socket only (libvirt puts it in the domain's private, root-only
+    folder), never a network address. Shared clients coexist; one that asks for the
+    display alone (RFB shared-flag 0) disconnects the others."""
+    graphics = ET.Element("graphics", type="vnc", sharePolicy="allow-exclusive")
+    ET.SubElement(graphics, "listen", type="socket")
+    return graphics
 
 
 def _text(parent: ET.Element, tag: str, text: str, **attrs: str) -> ET.Element:

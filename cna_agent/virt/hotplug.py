@@ -7,15 +7,20 @@ skipped, so every call is idempotent. Callers wrap these in ``translate()``.
 
 from __future__ import annotations
 
+import json
+import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 import libvirt
+import libvirt_qemu  # type: ignore[import-untyped]
 
-from cna_agent.errors import AgentError, InvalidSpec, NotFound, Unsupported
+from cna_agent.errors import AgentError, InvalidSpec, NotFound, StateConflict, Unsupported
 from cna_agent.virt.connection import translate
-from cna_agent.virt.devxml import NS, NS_PREFIX, Metadata
+from cna_agent.virt.devxml import NS, NS_PREFIX, Metadata, disk_target, media_path, set_media
 from cna_agent.virt.domxml import cpu_quota_us
+
+log = logging.getLogger(__name__)
 
 LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
 CONFIG = libvirt.VIR_DOMAIN_AFFECT_CONFIG
@@ -124,11 +129,65 @@ def detach(dom: libvirt.virDomain, find: Finder) -> None:
             dom.detachDeviceFlags(ET.tostring(element, encoding="unicode"), scope)
 
 
+def change_media(dom: libvirt.virDomain, device: str, path: str | None, fmt: str) -> None:
+    """Put the file at ``path`` in the CD-ROM ``device`` (None ejects) in every scope
+    that holds something else; live, a tray the guest locked is opened by force."""
+    for scope in scopes(dom):
+        el = find_one("disk", disk_target, device)(_devices(dom, scope))
+        if el is None:
+            raise NotFound(f"the domain has no device {device}", code="device_not_found")
+        if el.get("device") != "cdrom":
+            raise StateConflict(
+                f"device {device} is a disk, not a CD-ROM: it has no media to change",
+                code="not_a_cdrom",
+                details={"device": device},
+            )
+        if media_path(el) == path:
+            continue
+        xml = ET.tostring(set_media(el, path, fmt), encoding="unicode")
+        if scope == LIVE:
+            _change_live_media(dom, el, xml)
+        else:
+            dom.updateDeviceFlags(xml, scope)
+
+
+def _change_live_media(dom: libvirt.virDomain, el: ET.Element, xml: str) -> None:
+    """Change a running guest's media, opening a locked tray by force.
+
+    Right after a start on a loaded host (SeaBIOS still probing the drive, we think)
+    QEMU's tray can end up closed again without a DEVICE_TRAY_MOVED event: libvirt
+    believes it open, skips opening it, and every later change fails with "Tray ... is
+    not open" (seen on 5 of 30 starts with both cores busy). We then open the tray
+    through the QEMU monitor (libvirt marks the domain tainted) and try once more.
+    """
+    flags = LIVE | libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE
+    try:
+        dom.updateDeviceFlags(xml, flags)
+    except libvirt.libvirtError as exc:
+        alias = el.find("alias")
+        qdev = None if alias is None else alias.get("name")
+        if "is not open" not in str(exc) or not qdev:
+            raise
+        log.warning("tray of %s closed behind libvirt's back: opening it by monitor", qdev)
+        command = {"execute": "blockdev-open-tray", "arguments": {"id": qdev, "force": True}}
+        libvirt_qemu.qemuMonitorCommand(dom, json.dumps(command), 0)
+        dom.updateDeviceFlags(xml, flags)
+
+
 def record_volume(dom: libvirt.virDomain, device: str, pool: str, volume: str) -> None:
     """Remember which pool/volume backs a disk device, in the domain's metadata."""
     # Entries of detached devices stay: harmless (reports list real disks only) and
     # overwritten when the device name is reused.
     _update_metadata(dom, lambda meta: meta.volumes.__setitem__(device, (pool, volume)))
+
+
+def forget_volume(dom: libvirt.virDomain, device: str) -> None:
+    """Forget the volume of a device (an ejected CD-ROM holds none)."""
+
+    def forget(meta: Metadata) -> None:
+        meta.volumes.pop(device, None)
+
+    _update_metadata(dom, forget)
 
 
 def _update_metadata(dom: libvirt.virDomain, change: Callable[[Metadata], None]) -> None:

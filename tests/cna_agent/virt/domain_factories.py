@@ -43,12 +43,11 @@ def domain_spec(**overrides: Any) -> DomainSpec:
 
 
 def build(spec: DomainSpec, domain_type: str = "test") -> str:
-    """The domain XML of a spec, with fake disk paths and a loopback console."""
+    """The domain XML of a spec, with fake disk paths."""
     return build_domain_xml(
         spec,
         domain_type=domain_type,
         resolve_disk=fake_path,
-        console_listen="127.0.0.1",
         host_mhz=HOST_MHZ,
     )
 

@@ -24,7 +24,6 @@ def define(domains: Domains, spec: DomainSpec) -> UUID:
         spec,
         domain_type="test",
         resolve_disk=fake_path,
-        console_listen="127.0.0.1",
         host_mhz=HOST_MHZ,
     )
     return spec.uuid
@@ -43,9 +42,7 @@ def state(domains: Domains, uuid: UUID) -> DomainState:
 
 def test_define_reports_the_spec(domains: Domains) -> None:
     spec = domain_spec(nics=[nic()], disks=[disk(), disk("hdc", bus="ide", kind="cdrom")])
-    report = domains.define(
-        spec, domain_type="test", resolve_disk=fake_path, console_listen="::1", host_mhz=1
-    )
+    report = domains.define(spec, domain_type="test", resolve_disk=fake_path, host_mhz=1)
     assert (report.uuid, report.name, report.state) == (spec.uuid, spec.name, DomainState.SHUTOFF)
     assert report.persistent
     assert [d.device for d in report.disks] == ["vda", "hdc"]
@@ -219,3 +216,28 @@ def test_console_needs_a_running_domain(domains: Domains) -> None:
     uuid = define(domains, domain_spec())
     with pytest.raises(StateConflict, match="not running"):
         domains.console(uuid)
+
+
+def test_console_of_a_running_domain_on_the_test_driver(domains: Domains, running: UUID) -> None:
+    # The test driver gives the serial port no pseudo-terminal and has no VNC socket.
+    with pytest.raises(NotFound) as exc:
+        domains.console(running)
+    assert exc.value.code == "console_not_found"
+    with pytest.raises(NotFound):
+        domains.serial_path(running)
+
+
+EMPTY_CDROM = disk(
+    "hdc", bus="ide", kind="cdrom", format="raw", readonly=True, volume=None, pool=None
+)
+
+
+def test_media_of_unknown_devices_and_disks(domains: Domains) -> None:
+    # (The test driver cannot change media: that is tested on qemu:///system.)
+    uuid = define(domains, domain_spec(disks=[disk(), EMPTY_CDROM]))
+    with pytest.raises(NotFound) as missing:
+        domains.change_media(uuid, "hdd", None)
+    assert (missing.value.code, missing.value.status) == ("device_not_found", 404)
+    with pytest.raises(StateConflict) as not_cdrom:
+        domains.change_media(uuid, "vda", None)
+    assert (not_cdrom.value.code, not_cdrom.value.status) == ("not_a_cdrom", 409)

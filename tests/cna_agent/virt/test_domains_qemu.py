@@ -16,6 +16,7 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import libvirt
+import libvirt_qemu  # type: ignore[import-untyped]
 import pytest
 
 from cna_agent.errors import (
@@ -86,7 +87,6 @@ class Guest:
             spec,
             domain_type=self.domain_type,
             resolve_disk=self.image,
-            console_listen="127.0.0.1",
             host_mhz=self.host_mhz,
         )
         return spec.uuid
@@ -120,7 +120,7 @@ def test_domain_type_is_tcg(guest: Guest) -> None:
 
 
 def test_lifecycle(guest: Guest) -> None:
-    spec = domain_spec(console=ConsoleSpec(password="pw"))
+    spec = domain_spec(console=ConsoleSpec())
     uuid = guest.define(spec)
     assert guest.define(spec) == uuid  # defining again changes nothing
     domains = guest.domains
@@ -128,9 +128,15 @@ def test_lifecycle(guest: Guest) -> None:
         domains.start(uuid)
     assert guest.state(uuid) == DomainState.RUNNING
     console = domains.console(uuid)
-    assert (console.host, console.password) == ("127.0.0.1", "pw")
-    assert console.port >= 5900
-    assert domains.get(uuid).console is not None
+    assert console.vnc_socket is not None
+    assert console.vnc_socket.startswith("/var/lib/libvirt/qemu/domain-")
+    assert console.vnc_socket.endswith("/vnc.sock")
+    assert console.serial
+    assert domains.get(uuid).console == console
+    graphics = guest.xml(uuid).find("devices/graphics")
+    assert graphics is not None
+    assert graphics.find("listen[@type='address']") is None  # never a network address
+    assert graphics.get("port") is None
 
     for _ in range(2):
         domains.suspend(uuid)
@@ -245,3 +251,55 @@ def test_errors(guest: Guest) -> None:
     guest.define(spec)
     with pytest.raises(AlreadyExists):
         guest.define(domain_spec(name=spec.name))
+
+
+def test_cdrom_media_on_a_running_domain(guest: Guest) -> None:
+    cdrom = DiskSpec(device="hdc", bus="ide", kind="cdrom", format="raw", readonly=True)
+    spec = domain_spec(disks=[disk(boot_order=2), cdrom.model_copy(update={"boot_order": 1})])
+    uuid = guest.define(spec)
+    guest.domains.start(uuid)
+    iso = guest.image_dir / "ovrmtest-iso.iso"
+    iso.write_bytes(b"\0" * 2**20)
+    identity = ("ovrmtest-pool", "ovrmtest-iso")
+    for _ in range(2):
+        guest.domains.change_media(uuid, "hdc", str(iso), volume=identity)
+    for flags in (0, INACTIVE):
+        assert cdrom_source(guest, uuid, flags) == str(iso)
+    assert "ovrmtest-iso.iso" in qemu_block_info(guest, uuid)  # QEMU itself holds it
+    [_, inserted] = guest.domains.get(uuid).disks
+    assert (inserted.pool, inserted.volume, inserted.boot_order) == (*identity, 1)
+
+    for _ in range(2):
+        guest.domains.change_media(uuid, "hdc", None)
+    for flags in (0, INACTIVE):
+        assert cdrom_source(guest, uuid, flags) is None
+        assert (
+            guest.xml(uuid, flags).find("devices/disk[@device='cdrom']/boot[@order='1']")
+            is not None
+        )
+    assert "ovrmtest-iso.iso" not in qemu_block_info(guest, uuid)
+    [_, ejected] = guest.domains.get(uuid).disks
+    assert ejected == cdrom.model_copy(update={"boot_order": 1})
+    guest.domains.destroy(uuid)
+
+
+def test_cdrom_media_of_a_stopped_domain(guest: Guest) -> None:
+    cdrom = DiskSpec(device="hdc", bus="ide", kind="cdrom", format="raw", readonly=True)
+    uuid = guest.define(domain_spec(disks=[cdrom]))
+    iso = guest.image_dir / "ovrmtest-iso.iso"
+    iso.write_bytes(b"\0" * 2**20)
+    guest.domains.change_media(uuid, "hdc", str(iso), volume=("ovrmtest-pool", "ovrmtest-iso"))
+    assert cdrom_source(guest, uuid, INACTIVE) == str(iso)
+    guest.domains.start(uuid)  # the persistent change is what it boots with
+    assert cdrom_source(guest, uuid, 0) == str(iso)
+    guest.domains.destroy(uuid)
+
+
+def cdrom_source(guest: Guest, uuid: UUID, flags: int) -> str | None:
+    source = guest.xml(uuid, flags).find("devices/disk[@device='cdrom']/source")
+    return None if source is None else source.get("file")
+
+
+def qemu_block_info(guest: Guest, uuid: UUID) -> str:
+    dom = guest.hv.conn.lookupByUUIDString(str(uuid))
+    return str(libvirt_qemu.qemuMonitorCommand(dom, "info block", 1))

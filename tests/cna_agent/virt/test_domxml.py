@@ -10,6 +10,7 @@ import pytest
 from cna_agent.protocol import (
     SEED_DEVICE,
     BootDevice,
+    ConsoleInfo,
     ConsoleSpec,
     DirectBoot,
     DomainSpec,
@@ -17,12 +18,14 @@ from cna_agent.protocol import (
     PciAddress,
     SeedSpec,
 )
-from cna_agent.virt.devxml import NS, Metadata
+from cna_agent.virt.devxml import NS, Metadata, disk_target
 from cna_agent.virt.domxml import (
     CFS_PERIOD_US,
     build_domain_xml,
+    console_info,
     cpu_quota_us,
     parse_domain_xml,
+    serial_pty,
 )
 from tests.cna_agent.virt.domain_factories import (
     HOST_MHZ,
@@ -34,6 +37,9 @@ from tests.cna_agent.virt.domain_factories import (
     round_trip,
 )
 
+EMPTY_CDROM = disk(
+    "hdc", bus="ide", kind="cdrom", format="raw", readonly=True, pool=None, volume=None
+)
 SPECS: dict[str, dict[str, Any]] = {
     "minimal": {"disks": []},
     "virtio": {"nics": [nic()]},
@@ -51,7 +57,11 @@ SPECS: dict[str, dict[str, Any]] = {
     "hostdev": {"hostdevs": [PciAddress(bus=3, slot=0, function=1)]},
     "direct boot": {"direct_boot": DirectBoot(kernel="/boot/vmlinuz", initrd="/boot/initrd")},
     "qos": {"cpu_shares": 4096, "cpu_limit_mhz": 1500, "cpu_reservation_mhz": 500},
-    "console": {"console": ConsoleSpec(password="s3cret")},
+    "console": {"console": ConsoleSpec()},
+    "empty cdrom": {"disks": [disk(), EMPTY_CDROM]},
+    "cdrom first": {
+        "disks": [disk(boot_order=2), EMPTY_CDROM.model_copy(update={"boot_order": 1})]
+    },
     "filtered nics": {
         "nics": [
             nic(portgroup="ovrmtest-pg", ips=["10.0.0.5"]),
@@ -79,7 +89,7 @@ def test_round_trip_reports_what_the_spec_says(overrides: dict[str, Any]) -> Non
     assert (report.memory_mib, report.max_memory_mib) == (spec.memory_mib, spec.max_memory_mib)
     assert report.disks == spec.disks
     assert report.nics == spec.nics
-    assert report.console is None  # no port until it runs
+    assert report.console is None  # no socket until it runs
 
 
 def test_cdrom_is_reported_readonly() -> None:
@@ -105,8 +115,43 @@ def test_features_lifecycle_and_fixed_devices() -> None:
     lifecycle = [root.findtext(t) for t in ("on_poweroff", "on_reboot", "on_crash")]
     assert lifecycle == ["destroy", "restart", "destroy"]
     assert root.find("devices/memballoon[@model='virtio']") is not None
-    assert root.find("devices/console[@type='pty']/target[@type='virtio']") is not None
     assert root.find("devices/graphics") is None
+
+
+def test_every_domain_has_a_serial_port_as_its_console() -> None:
+    root = build_tree(domain_spec())
+    [serial] = root.findall("devices/serial")
+    assert serial.get("type") == "pty"
+    assert serial.find("target[@port='0']") is not None
+    [console] = root.findall("devices/console")
+    assert console.get("type") == "pty"
+    target = console.find("target")
+    assert target is not None
+    assert target.attrib == {"type": "serial", "port": "0"}
+
+
+def test_an_empty_cdrom_has_no_source() -> None:
+    root = build_tree(domain_spec(disks=[EMPTY_CDROM]))
+    cdrom = root.find("devices/disk[@device='cdrom']")
+    assert cdrom is not None
+    assert cdrom.find("source") is None
+    assert cdrom.find("target[@dev='hdc'][@bus='ide']") is not None
+    assert Metadata.from_domain(root).volumes == {}
+    [reported] = round_trip(domain_spec(disks=[EMPTY_CDROM])).disks
+    assert reported == EMPTY_CDROM
+    assert reported.empty
+
+
+def test_a_cdrom_boots_first_by_its_own_boot_order() -> None:
+    cdrom = disk("hdc", bus="ide", kind="cdrom", format="raw", readonly=True, boot_order=1)
+    root = build_tree(domain_spec(disks=[disk(boot_order=2), cdrom], boot=["cdrom", "hd"]))
+    # libvirt refuses <os><boot dev> next to per-device boot orders.
+    assert root.find("os/boot") is None
+    orders = [(disk_target(el), el.find("boot")) for el in root.findall("devices/disk")]
+    assert [(dev, None if b is None else b.get("order")) for dev, b in orders] == [
+        ("vda", "2"),
+        ("hdc", "1"),
+    ]
 
 
 def test_disk_and_nic_elements() -> None:
@@ -150,17 +195,11 @@ def test_direct_boot() -> None:
     assert root.find("os/boot") is None
 
 
-def test_vnc_console_with_password() -> None:
-    root = build_tree(domain_spec(console=ConsoleSpec(password="pw")))
-    graphics = root.find("devices/graphics")
-    assert graphics is not None
-    assert graphics.attrib == {
-        "type": "vnc",
-        "port": "-1",
-        "autoport": "yes",
-        "listen": "127.0.0.1",
-        "passwd": "pw",
-    }
+def test_vnc_listens_on_a_unix_socket_only() -> None:
+    root = build_tree(domain_spec(console=ConsoleSpec()))
+    [graphics] = root.findall("devices/graphics")
+    assert graphics.attrib == {"type": "vnc", "sharePolicy": "allow-exclusive"}
+    assert [listen.attrib for listen in graphics] == [{"type": "socket"}]
 
 
 def test_hostdev_address_in_hex() -> None:
@@ -228,17 +267,35 @@ def test_xml_escapes_what_it_carries() -> None:
 
 
 def test_console_info_of_a_running_domain() -> None:
-    root = build_tree(domain_spec(console=ConsoleSpec(password="pw")))
+    # What libvirt writes into the live XML (measured on libvirt 9.0).
+    socket = "/var/lib/libvirt/qemu/domain-1-ovrmtest/vnc.sock"
+    root = live(build_tree(domain_spec(console=ConsoleSpec())))
     graphics = root.find("devices/graphics")
     assert graphics is not None
-    graphics.set("port", "5901")
+    graphics.set("socket", socket)
     report = parse_domain_xml(ET.tostring(root, encoding="unicode"), DomainState.RUNNING, True)
-    assert report.console is not None
-    assert (report.console.host, report.console.port, report.console.password) == (
-        "127.0.0.1",
-        5901,
-        "pw",
-    )
+    assert report.console == ConsoleInfo(vnc_socket=socket, serial=True, viewers=0)
+    del graphics.attrib["socket"]
+    listen = graphics.find("listen")
+    assert listen is not None
+    listen.set("socket", socket)
+    assert console_info(root) == ConsoleInfo(vnc_socket=socket, serial=True)
+
+
+def test_console_info_without_vnc() -> None:
+    root = build_tree(domain_spec())
+    assert console_info(root) is None  # not running
+    assert console_info(live(root)) == ConsoleInfo(vnc_socket=None, serial=True)
+    assert serial_pty(root) == "/dev/pts/3"
+
+
+def live(root: ET.Element) -> ET.Element:
+    """What libvirt adds to a running domain's XML: its id and the serial port's pty."""
+    root.set("id", "1")
+    serial = root.find("devices/serial")
+    assert serial is not None
+    serial.insert(0, ET.Element("source", path="/dev/pts/3"))
+    return root
 
 
 def test_foreign_domain_reports_what_it_can() -> None:
@@ -303,7 +360,6 @@ def test_a_seed_is_an_ide_cdrom_of_its_own() -> None:
         domain_spec(seed=seed),
         domain_type="test",
         resolve_disk=fake_path,
-        console_listen="127.0.0.1",
         host_mhz=HOST_MHZ,
         seed_path="/var/lib/ovrmtest/seed.iso",
     )
