@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 import libvirt
-import libvirt_qemu  # type: ignore[import-untyped]
+import libvirt_qemu
 
 from cna_agent.errors import AgentError, InvalidSpec, NotFound, StateConflict, Unsupported
 from cna_agent.virt.connection import translate
