@@ -102,15 +102,27 @@ async def get_principal(
 
     A token checked a moment ago is known without a query (``vrm.auth.cache``).
     """
+
+    async def check(token: str) -> Authenticated:
+        uses = request.app.state.token_uses
+        return await run_in_threadpool(auth_service.authenticate, session, token=token, uses=uses)
+
+    return await _principal(request, credentials, check)
+
+
+async def _principal(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    check: Callable[[str], Awaitable[Authenticated]],
+) -> Principal:
+    """The caller a bearer token names: from the cache, else ``check``ed and cached."""
     if credentials is None:
         raise Unauthorized("this call needs a bearer token", code="not_authenticated")
     state, token = request.app.state, credentials.credentials
     cache: PrincipalCache = state.principals
     who = cache.get(token)
     if who is None:
-        who = await run_in_threadpool(
-            auth_service.authenticate, session, token=token, uses=state.token_uses
-        )
+        who = await check(token)
         cache.put(token, who)
     else:
         state.token_uses.note(who.token_id, utcnow())
@@ -140,21 +152,16 @@ async def get_streaming_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller of a streaming endpoint, authenticated in a short session of its own."""
-    if credentials is None:
-        raise Unauthorized("this call needs a bearer token", code="not_authenticated")
-    state, token = request.app.state, credentials.credentials
-    cache: PrincipalCache = state.principals
-    who = cache.get(token)
-    if who is None:
 
-        def check(session: Session) -> Authenticated:
-            return auth_service.authenticate(session, token=token, uses=state.token_uses)
+    async def check(token: str) -> Authenticated:
+        uses = request.app.state.token_uses
 
-        who = await in_session(request, check, write=False)
-        cache.put(token, who)
-    else:
-        state.token_uses.note(who.token_id, utcnow())
-    return who.principal
+        def query(session: Session) -> Authenticated:
+            return auth_service.authenticate(session, token=token, uses=uses)
+
+        return await in_session(request, query, write=False)
+
+    return await _principal(request, credentials, check)
 
 
 StreamingUser = Annotated[Principal, Depends(get_streaming_principal)]

@@ -32,15 +32,16 @@ from vrm.auth.principal import Principal
 from vrm.config import Settings
 from vrm.deps import in_session
 from vrm.errors import BadRequest, Conflict, ServiceUnavailable, ValidationFailed, VrmError
-from vrm.events.emit import emit
 from vrm.hosts.repository import HostRepository
 from vrm.images import service
 from vrm.images.repository import ImageRepository
 from vrm.images.schemas import ImageRead
 from vrm.models import Image, Task
 from vrm.models.base import utcnow
-from vrm.models.enums import ImageSource, ImageState, Severity, TaskState
+from vrm.models.enums import ImageSource, ImageState, TaskState
 from vrm.storage.repository import DatastoreRepository
+from vrm.tasks.engine import mark_failed as mark_task_failed
+from vrm.tasks.flow import TaskFailure
 from vrm.tasks.service import queue_task
 
 log = logging.getLogger(__name__)
@@ -213,18 +214,7 @@ def fail(session: Session, target: Target, code: str, message: str) -> None:
     if image is not None:
         mark_failed(image, code, message)
     if task is not None and task.state is TaskState.RUNNING:
-        task.state, task.finished_at = TaskState.FAILED, utcnow()
-        task.error_code, task.error_message = code, message
-        emit(
-            session,
-            type="task_failed",
-            severity=Severity.MAJOR,
-            target_type=service.KIND,
-            target_id=target.image_id,
-            task_id=task.id,
-            message=f"{UPLOAD} failed: {message}",
-            details={"code": code},
-        )
+        mark_task_failed(session, task, TaskFailure(message, code=code))
 
 
 def apply_report(image: Image, report: ImageReport) -> None:

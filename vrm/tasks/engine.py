@@ -92,7 +92,7 @@ def _failed(
         if failure.retryable and task.attempts + 1 < settings.task_max_attempts:
             _requeue(task, failure)
         else:
-            _mark_failed(session, _compensate(session, settings, task, failure), failure)
+            mark_failed(session, _compensate(session, settings, task, failure), failure)
         session.commit()
 
 
@@ -132,7 +132,8 @@ def _compensate(session: Session, settings: Settings, task: Task, failure: TaskF
     return task
 
 
-def _mark_failed(session: Session, task: Task, failure: TaskFailure) -> None:
+def mark_failed(session: Session, task: Task, failure: TaskFailure) -> None:
+    """End a task as failed with the failure's code and message, and say so in an event."""
     task.state, task.finished_at = TaskState.FAILED, utcnow()
     task.error_code, task.error_message = failure.code, failure.message
     emit(
