@@ -26,7 +26,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.cna_agent.conftest import TEST_MAC_PREFIX
+from tests.cna_agent.conftest import PREFIX, TEST_MAC_PREFIX
 from tests.e2e.conftest import enrolled_node, logged_in
 from tests.e2e.processes import Process, start_vrm, wait_until
 from tests.e2e.vmlab import domain, run, wait_task
@@ -123,7 +123,7 @@ def failed_with(admin: httpx.Client, image_id: str, code: str) -> dict[str, Any]
 
 
 def create_vm(admin: httpx.Client, lab: dict[str, Any], name: str, **body: Any) -> dict[str, Any]:
-    spec = {"name": name, "cluster_id": lab["cluster"], "vcpus": 1, "memory_mib": 256, **body}
+    spec = {"name": f"{PREFIX}{name}", "cluster_id": lab["cluster"], "vcpus": 1, "memory_mib": 256, **body}
     task = run(admin, admin.post("/vms", json=spec))
     assert task["state"] == "succeeded", task
     vm: dict[str, Any] = admin.get(f"/vms/{task['target_id']}").json()
