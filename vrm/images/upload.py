@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 UPLOAD = "image.upload"
 PROGRESS_S = 2.0
+# What VRM holds of an upload at most: one block on its way to the node.
+BLOCK = 4 * 1024 * 1024
 _OWNER = f"upload:{socket.gethostname()}:{os.getpid()}"
 
 
@@ -260,9 +262,17 @@ def _progress_now(target: Target, count: _Count, session: Session) -> None:
 
 
 async def _counted(chunks: AsyncIterator[bytes], count: _Count) -> AsyncIterator[bytes]:
+    """The body in blocks of about ``BLOCK`` bytes (the server hands it over in small
+    pieces; fewer, larger writes to the node cost less), counted as they go."""
+    block = bytearray()
     async for chunk in chunks:
         count.done += len(chunk)
-        yield chunk
+        block += chunk
+        if len(block) >= BLOCK:
+            yield bytes(block)
+            block.clear()
+    if block:
+        yield bytes(block)
 
 
 def _content_length(request: Request) -> int | None:
