@@ -213,9 +213,13 @@ def pick_worker(
     for found, pool in reaching:
         if host_id is None or found == host_id:
             return Worker(found, pool)
-    which = f"host {host_id}" if host_id else "no normal host"
+    message = (
+        f"host {host_id} is not normal or does not reach datastore {datastore_id}"
+        if host_id
+        else f"no normal host reaches datastore {datastore_id} now"
+    )
     raise Conflict(
-        f"{which} reaches datastore {datastore_id} now" + (" or it is not normal" * bool(host_id)),
+        message,
         code="datastore_unreachable",
         details={"datastore_id": str(datastore_id)},
     )
