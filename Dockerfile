@@ -8,10 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # libvirt-dev, pkg-config and gcc build libvirt-python for the agent; libvirt-dev also
 # brings the libvirt client library it links against at run time. The agent also runs
-# ovs-vsctl (openvswitch-switch; the daemons stay on the host) and ip (iproute2).
+# ovs-vsctl (openvswitch-switch; the daemons stay on the host), ip (iproute2) and
+# qemu-img (qemu-utils), which validates images before any VM may use them.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libvirt-dev pkg-config gcc \
-       openvswitch-switch iproute2 \
+       openvswitch-switch iproute2 qemu-utils \
     && rm -rf /var/lib/apt/lists/*
 
 # The whole source tree stays in /app: migrations/ and web/ live beside the packages and

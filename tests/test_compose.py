@@ -111,6 +111,9 @@ def test_the_agent_is_privileged_and_reaches_the_host_libvirt() -> None:
     assert agent["network_mode"] == "host"
     assert agent["command"] == ["cna-agent", "run"]
     assert "/var/run/libvirt:/var/run/libvirt" in agent["volumes"]
+    # The consoles it relays: QEMU's VNC sockets and the serial ports' pseudo terminals.
+    assert "/var/lib/libvirt/qemu:/var/lib/libvirt/qemu" in agent["volumes"]
+    assert "/dev/pts:/dev/pts" in agent["volumes"]
     assert env["CNA_LIBVIRT_URI"] == "qemu:///system"
     assert env["CNA_ENROLL_TOKEN"] == "${CNA_ENROLL_TOKEN:-}"
     # Bound at the same path: libvirtd and QEMU on the host open the files it names there.
