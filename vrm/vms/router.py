@@ -32,6 +32,7 @@ from vrm.vms.schemas import (
     VmAccepted,
     VmCreate,
     VmRead,
+    VmUpdate,
 )
 from vrm.vms.states import Operation
 
@@ -81,6 +82,17 @@ def create_vm(
 @router.get("/{vm_id}", response_model=VmRead, responses=error_responses(NotFound))
 def get_vm(session: SessionDep, _user: CurrentUser, vm_id: uuid.UUID) -> Response:
     """One VM with its disks and NICs."""
+    return json_of(views.vm_view(session, vm_id=vm_id))
+
+
+@router.patch(
+    "/{vm_id}",
+    response_model=VmRead,
+    responses=error_responses(Forbidden, NotFound, ValidationFailed),
+)
+def update_vm(session: SessionDep, user: Writer, vm_id: uuid.UUID, data: VmUpdate) -> Response:
+    """Change a VM's description, HA flag or console exclusivity."""
+    service.update_vm(session, actor=user, vm_id=vm_id, data=data)
     return json_of(views.vm_view(session, vm_id=vm_id))
 
 

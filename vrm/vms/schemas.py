@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from vrm.models.enums import DiskBus, NicModel, VmState
 from vrm.network.schemas import IpAddress
-from vrm.schemas import CreateModel, Description, Name, ReadModel
+from vrm.schemas import CreateModel, Description, Name, ReadModel, UpdateModel
 from vrm.tasks.schemas import TaskRead
 
 MAC_PATTERN = r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$"
@@ -117,6 +117,15 @@ class VmCreate(CreateModel):
         if self.max_memory_mib is not None and self.max_memory_mib < self.memory_mib:
             raise ValueError("max_memory_mib must be at least memory_mib")
         return self
+
+
+class VmUpdate(UpdateModel):
+    """Settings that change nothing on the node: the description, HA, the console's
+    exclusivity (it applies to viewers that connect from then on)."""
+
+    description: Description | None = None
+    ha_enabled: bool | None = None
+    console_exclusive: bool | None = None
 
 
 class DiskRead(ReadModel):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from vrm.audit.service import record
 from vrm.auth.principal import Principal
 from vrm.clusters.repository import ClusterRepository
-from vrm.crud import ensure_unique, get_or_404, get_ref_or_422
+from vrm.crud import apply_update, ensure_unique, get_or_404, get_ref_or_422
 from vrm.errors import Conflict, NotFound
 from vrm.models import Task, Vm
 from vrm.models.enums import VmState
@@ -23,7 +23,7 @@ from vrm.tasks.service import queue_task
 from vrm.vms import build, checks
 from vrm.vms.checks import RESIZED
 from vrm.vms.repository import VmRepository
-from vrm.vms.schemas import ResizeBody, VmCreate
+from vrm.vms.schemas import ResizeBody, VmCreate, VmUpdate
 from vrm.vms.states import RULES, Operation
 
 KIND = "vm"
@@ -90,6 +90,21 @@ def create_vm(
         details={"host_id": str(placement.host.id), "task_id": str(task.id)},
     )
     return get_vm(session, vm_id=vm.id), task
+
+
+def update_vm(session: Session, *, actor: Principal, vm_id: uuid.UUID, data: VmUpdate) -> None:
+    """Change a VM's description, HA flag or console exclusivity (no task: VRM's own)."""
+    vm = get_or_404(VmRepository(session), vm_id, KIND)
+    changes = apply_update(vm, data)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="vm.update",
+        target_type=KIND,
+        target_id=vm.id,
+        details=changes,
+    )
 
 
 def operate(

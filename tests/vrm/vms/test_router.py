@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.conftest import MakeUser
 from tests.helpers import error_of, login
 from tests.vrm.vms.helpers import create, settle, vm_body
-from vrm.models import Host, Task, Vm, Volume
+from vrm.models import AuditRecord, Host, Task, Vm, Volume
 from vrm.models.enums import VmState
 
 
@@ -261,3 +262,27 @@ def test_pages_of_vms_follow_the_sort_with_disks_and_nics(
     assert [vm["name"] for vm in newest["items"]] == ["vm-b"]
     one = client.get(f"/api/v1/vms/{page['items'][0]['id']}").json()
     assert one == page["items"][0], "a VM reads the same alone and in a page"
+
+
+def test_patch_changes_only_vrms_own_settings(
+    client: TestClient, session: Session, place: dict[str, Any]
+) -> None:
+    vm = create(client, place)["vm"]
+    assert vm["console_exclusive"] is False
+    patched = client.patch(
+        f"/api/v1/vms/{vm['id']}",
+        json={"console_exclusive": True, "ha_enabled": True, "description": "db"},
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["console_exclusive"], patched.json()["ha_enabled"]) == (True, True)
+    assert client.get(f"/api/v1/vms/{vm['id']}").json()["description"] == "db"
+    # Whatever the node would have to change goes through its own operation.
+    error_of(client.patch(f"/api/v1/vms/{vm['id']}", json={"vcpus": 4}), 422)
+    error_of(client.patch(f"/api/v1/vms/{vm['id']}", json={"ha_enabled": None}), 422)
+    assert error_of(client.patch(f"/api/v1/vms/{uuid.uuid4()}", json={}), 404)["code"] == (
+        "vm_not_found"
+    )
+    audit = session.scalars(
+        select(AuditRecord.action).where(AuditRecord.target_id == uuid.UUID(vm["id"]))
+    ).all()
+    assert "vm.update" in audit
