@@ -123,7 +123,13 @@ def failed_with(admin: httpx.Client, image_id: str, code: str) -> dict[str, Any]
 
 
 def create_vm(admin: httpx.Client, lab: dict[str, Any], name: str, **body: Any) -> dict[str, Any]:
-    spec = {"name": f"{PREFIX}{name}", "cluster_id": lab["cluster"], "vcpus": 1, "memory_mib": 256, **body}
+    spec = {
+        "name": f"{PREFIX}{name}",
+        "cluster_id": lab["cluster"],
+        "vcpus": 1,
+        "memory_mib": 256,
+        **body,
+    }
     task = run(admin, admin.post("/vms", json=spec))
     assert task["state"] == "succeeded", task
     vm: dict[str, Any] = admin.get(f"/vms/{task['target_id']}").json()
