@@ -7,9 +7,9 @@ import logging
 import time
 import uuid
 
-from cna_agent.protocol import OperationState
+from cna_agent.protocol import Operation, OperationState
 from cna_agent.protocol.images import ImageFormat, ImageImport, ImageReport, VolumeRef
-from vrm.agents.client import AgentCallError, AgentClient, AgentFailed
+from vrm.agents.client import AgentCallError, AgentClient, AgentFailed, AgentRejected
 from vrm.images import service
 from vrm.images.upload import UPLOAD, apply_report, mark_failed
 from vrm.models import Image, Volume
@@ -23,6 +23,8 @@ POLL_S = 1.0
 # A node copies at least this fast, or the import is given up (and retried).
 MIN_BYTES_PER_S = 2 * 1024 * 1024
 BASE_WAIT_S = 600.0
+# Where an import task keeps the id of the node's operation (to find it after a restart).
+OPERATION = "operation_id"
 
 
 class ImageFlow(Flow):
@@ -79,12 +81,12 @@ class ImportFlow(ImageFlow):
     steps = ("fetch",)
 
     def fetch(self) -> None:
-        """Start the node's import and follow it to the end, showing its progress."""
-        image = self.image
-        pool, spec = self.pool(), self._spec(image)
+        """Start the node's import (or find the one already started, after a VRM restart)
+        and follow it to the end, showing its progress."""
         agent = self.agent
-        op = agent.import_image(pool, image.volume_name, spec)
-        deadline = time.monotonic() + BASE_WAIT_S + spec.max_bytes / MIN_BYTES_PER_S
+        op = self._resumed(agent) or self._start(agent)
+        max_bytes = self.ctx.settings.image_max_mib * service.MIB
+        deadline = time.monotonic() + BASE_WAIT_S + max_bytes / MIN_BYTES_PER_S
         while op.state == OperationState.RUNNING:
             if time.monotonic() > deadline:
                 raise TaskFailure("the node's import took too long", code="import_timeout")
@@ -97,6 +99,26 @@ class ImportFlow(ImageFlow):
                 op.error.message, code=op.error.code, status=None, retryable=retryable
             )
         apply_report(self.image, ImageReport.model_validate(op.result))
+
+    def _start(self, agent: AgentClient) -> Operation:
+        """Ask the node to import; remember its operation (committed with the next call)."""
+        image = self.image
+        op = agent.import_image(self.pool(), image.volume_name, self._spec(image))
+        self.ctx.task.result = {**self.ctx.task.result, OPERATION: str(op.id)}
+        return op
+
+    def _resumed(self, agent: AgentClient) -> Operation | None:
+        """The node's operation this task started before, if the node still runs or knows
+        it; None when there is none (or the agent restarted and forgot it: start again)."""
+        started = self.ctx.task.result.get(OPERATION)
+        if not started:
+            return None
+        try:
+            return agent.operation(uuid.UUID(str(started)))
+        except AgentRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def _spec(self, image: Image) -> ImageImport:
         max_bytes = self.ctx.settings.image_max_mib * service.MIB
