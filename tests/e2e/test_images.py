@@ -352,6 +352,7 @@ def test_disks_and_cd_roms_from_images(
     golden = admin.get(f"/images/{exported.json()['image']['id']}").json()
     assert golden["state"] == "ready"
     assert golden["format"] == "qcow2"
+    assert admin.get(f"/vms/{vm['id']}").json()["task_state"] is None  # the template is free
     assert golden["virtual_size_bytes"] == 48 * MIB
     assert golden["source"] == "template"
     busy = admin.delete(f"/images/{base['id']}")

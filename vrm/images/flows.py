@@ -12,10 +12,12 @@ from cna_agent.protocol.images import ImageFormat, ImageImport, ImageReport, Vol
 from vrm.agents.client import AgentCallError, AgentClient, AgentFailed, AgentRejected
 from vrm.images import service
 from vrm.images.upload import UPLOAD, apply_report, mark_failed
-from vrm.models import Image, Volume
+from vrm.models import Image, Vm, Volume
 from vrm.models.enums import ImageSource, ImageState
 from vrm.tasks.flow import Flow, TaskFailure, register
+from vrm.vms.repository import VmRepository
 from vrm.vms.spec import pool_of
+from vrm.vms.states import Operation as VmOperation
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +69,22 @@ class ImageFlow(Flow):
         """The image is unusable and says why; no file of it stays behind."""
         self.drop_file()
         mark_failed(self.image, failure.code, failure.message)
+        self.free_template()
 
     def release(self) -> None:
         """A cancelled import never started."""
         mark_failed(self.image, "cancelled", "the import was cancelled before it started")
+        self.free_template()
+
+    def finish(self) -> None:
+        self.free_template()
+
+    def free_template(self) -> None:
+        """End the claim on the template whose disk was exported, if this is an export."""
+        vm_id = self.ctx.params.get("vm_id")
+        vm = self.ctx.session.get(Vm, uuid.UUID(str(vm_id))) if vm_id else None
+        if vm is not None and vm.task_state == VmOperation.EXPORT_IMAGE.value:
+            VmRepository(self.ctx.session).set_state(vm, vm.state)
 
 
 @register

@@ -28,6 +28,7 @@ from vrm.scheduler.service import default_datastore_id
 from vrm.storage.repository import DatastoreRepository, VolumeRepository
 from vrm.tasks.service import queue_task
 from vrm.vms.repository import VmRepository
+from vrm.vms.states import Operation
 
 KIND = "image"
 MIB = 1024 * 1024
@@ -105,6 +106,12 @@ def export_template(
     taken = f"an image named {body.name!r} already exists in datastore {datastore.name!r}"
     ensure_unique(repo, taken, datastore_id=datastore.id, name=body.name)
     worker = _worker_for_both(session, disk.datastore_id, datastore.id)
+    if not VmRepository(session).claim(vm.id, Operation.EXPORT_IMAGE):
+        raise Conflict(
+            f"template {vm.name} is busy with {vm.task_state}; try again when it has finished",
+            code="vm_busy",
+            details={"task_state": vm.task_state},
+        )
     image = Image(
         id=uuid.uuid4(),
         name=body.name,
@@ -118,7 +125,9 @@ def export_template(
     )
     image.volume_name = volume_name(image)
     repo.add(image, conflict=taken)
-    task = _queue_import(session, actor, image, worker, {"volume_id": str(disk.id)})
+    task = _queue_import(
+        session, actor, image, worker, {"volume_id": str(disk.id), "vm_id": str(vm.id)}
+    )
     record(
         session,
         actor=actor,

@@ -34,6 +34,7 @@ class Operation(StrEnum):
     SNAPSHOT = "snapshot"
     CLONE = "clone"
     CONVERT_TO_TEMPLATE = "convert-to-template"
+    EXPORT_IMAGE = "export-image"
     DELETE = "delete"
 
 
@@ -66,6 +67,8 @@ RULES: dict[Operation, Rule] = {
     Operation.SNAPSHOT: _rule(S.RUNNING, S.PAUSED, S.STOPPED),
     Operation.CLONE: _rule(S.STOPPED),
     Operation.CONVERT_TO_TEMPLATE: _rule(S.STOPPED),
+    # A template's disk being copied into an image (the image's task ends the claim).
+    Operation.EXPORT_IMAGE: _rule(S.STOPPED),
     Operation.DELETE: _rule(S.STOPPED, S.FAULT, S.UNKNOWN, transient=S.DELETING),
 }
 

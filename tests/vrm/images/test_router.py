@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from tests.factories import add_datastore, add_host, link_host_datastore
 from tests.helpers import error_of
 from tests.vrm.vms.helpers import settle
-from vrm.models import Image, Task
+from vrm.models import Image, Task, Vm
 from vrm.models.enums import ImageState, VmState
 
 MIB = 1024 * 1024
@@ -225,3 +225,31 @@ def test_media_changes_need_a_drive_and_an_iso(
     assert inserted.json()["task"]["type"] == "vm.change-media"
     busy = client.post(f"/api/v1/vms/{drive['id']}/actions/eject-media")
     assert error_of(busy, 409)["code"] == "vm_busy"
+
+
+def test_an_export_holds_its_template_until_the_copy_ends(
+    client: TestClient, session: Session, store: dict[str, Any]
+) -> None:
+    body = {"name": "t", "cluster_id": store["cluster"], "vcpus": 1, "memory_mib": 256}
+    vm = client.post("/api/v1/vms", json={**body, "disks": [{"size_mib": 64}]}).json()["vm"]
+    settle(session, vm["id"], VmState.STOPPED)
+    not_template = client.post(f"/api/v1/vms/{vm['id']}/actions/export-image", json={"name": "g"})
+    assert error_of(not_template, 409)["code"] == "vm_not_template"
+    template = session.get(Vm, uuid.UUID(vm["id"]))
+    assert template is not None
+    template.is_template = True
+    session.commit()
+    exported = client.post(f"/api/v1/vms/{vm['id']}/actions/export-image", json={"name": "g"})
+    assert exported.status_code == 202, exported.text
+    image, task = exported.json()["image"], exported.json()["task"]
+    assert (image["format"], image["source"], image["source_ref"]) == (
+        "qcow2",
+        "template",
+        vm["id"],
+    )
+    assert task["params"]["vm_id"] == vm["id"]
+    assert client.get(f"/api/v1/vms/{vm['id']}").json()["task_state"] == "export-image"
+    # The disk being copied cannot go meanwhile, nor be exported twice at once.
+    assert error_of(client.delete(f"/api/v1/vms/{vm['id']}"), 409)["code"] == "vm_busy"
+    again = client.post(f"/api/v1/vms/{vm['id']}/actions/export-image", json={"name": "h"})
+    assert error_of(again, 409)["code"] == "vm_busy"
