@@ -47,6 +47,11 @@ def validate(path: str, declared: ImageFormat) -> int:
         raise _mismatch(declared, detected, "the file is not ISO 9660 (no CD001 signature)")
     if declared is ImageFormat.QCOW2:
         refuse_info_references(info)
+        if info.get("encrypted"):
+            # A VM could not open it: the node has no key for it.
+            raise InvalidSpec(
+                "the qcow2 image is encrypted; upload it decrypted", code="image_encrypted"
+            )
         return int(info["virtual-size"])
     return os.stat(path).st_size
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
 import time
 from pathlib import Path
 
@@ -113,3 +114,27 @@ def test_a_broken_qcow2_is_invalid(tmp_path: Path) -> None:
         file.seek(20)
         file.write(struct.pack(">I", 2))  # cluster_bits: far too small
     assert refusal(image, ImageFormat.QCOW2).code == "image_invalid"
+
+
+def test_an_encrypted_qcow2_is_refused(tmp_path: Path) -> None:
+    image = tmp_path / "secret.qcow2"
+    subprocess.run(
+        [
+            "qemu-img",
+            "create",
+            "-q",
+            "--object",
+            "secret,id=sec0,data=hunter2",
+            "-f",
+            "qcow2",
+            "-o",
+            "encrypt.format=luks,encrypt.key-secret=sec0",
+            str(image),
+            "4M",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(InvalidSpec) as refused:
+        validate(str(image), ImageFormat.QCOW2)
+    assert refused.value.code == "image_encrypted"
