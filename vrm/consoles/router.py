@@ -11,21 +11,19 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, WebSocket, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from websockets.asyncio.client import ClientConnection
 
 from vrm.agents.client import AgentCallError
 from vrm.consoles import relay, service
 from vrm.consoles.schemas import ConsoleCreate, ConsoleTicketIssued
+from vrm.db import SessionScope
 from vrm.deps import CurrentUser, SessionDep
 from vrm.errors import (
     Conflict,
@@ -42,7 +40,6 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/vms", tags=["consoles"])
 
-SessionScope = Callable[[], AbstractContextManager[Session]]
 DENIAL_EXTENSION = "websocket.http.response"
 DATABASE_BUSY = "the database cannot serve this now; try again"
 
@@ -56,9 +53,9 @@ class ConsoleDb:
 
 
 def console_db(websocket: WebSocket) -> ConsoleDb:
-    """The app's session factories, as transaction scopes (tests give their own)."""
+    """The app's short transactions (``vrm.deps.in_session`` uses them too)."""
     state = websocket.app.state
-    return ConsoleDb(write=state.session_factory.begin, read=state.read_session_factory.begin)
+    return ConsoleDb(write=state.write_scope, read=state.read_scope)
 
 
 ConsoleDbDep = Annotated[ConsoleDb, Depends(console_db)]

@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.factories import add_host, add_vm
 from tests.vrm.consoles.fake_agent import FakeAgent
 from tests.vrm.scheduler.factories import add_cluster
-from vrm.consoles.router import ConsoleDb, console_db
 from vrm.models import Host, Vm
 from vrm.models.enums import VmState
-
-
-@pytest.fixture
-def client(client: TestClient, app: FastAPI, session: Session) -> TestClient:
-    """The admin client, with console websockets on the test's session too (savepoints)."""
-
-    @contextlib.contextmanager
-    def scope() -> Iterator[Session]:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
-        session.commit()
-
-    db = ConsoleDb(write=scope, read=scope)
-    app.dependency_overrides[console_db] = lambda: db
-    return client
 
 
 @pytest.fixture
