@@ -9,7 +9,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import libvirt_qemu  # type: ignore[import-untyped]
 import pytest
@@ -19,12 +18,13 @@ from websockets.sync.client import ClientConnection, connect
 from cna_agent.protocol import DiskSpec
 from cna_agent.protocol.consoles import ConsoleClose
 from cna_agent.relay import EXCLUSIVE_IN_USE, TAKEN_OVER
+from tests import media
 from tests.cna_agent.api.served import CREDENTIAL, ServedAgent, served_agent
 
 RFB_VERSION = b"RFB 003.008\n"
 SECURITY_NONE = 1
-TINY_ISO = Path(__file__).resolve().parents[3] / "var" / "test-media" / "tiny.iso"
-READY_LINE = b"OPENVRM-TINY-GUEST READY"
+# The tiny guest's line on ttyS0 once it is up (tests/media.py).
+READY_LINE = media.READY_LINE.encode()
 
 
 @pytest.fixture(scope="module")
@@ -227,9 +227,7 @@ def test_a_stopped_vm_and_one_that_stops(agent: ServedAgent) -> None:
 @pytest.fixture(scope="module")
 def tiny_vm(agent: ServedAgent) -> uuid.UUID:
     """A stopped guest booting the tiny ISO from its CD-ROM (first in the boot order)."""
-    if not TINY_ISO.exists():
-        pytest.skip(f"{TINY_ISO} is missing: scripts/build-test-media.sh builds it")
-    shutil.copy(TINY_ISO, agent.pool_dir / "tiny.iso")
+    shutil.copy(media.tiny_iso(), agent.pool_dir / "tiny.iso")
     agent.pool_dir.joinpath("tiny.iso").chmod(0o644)
     agent.node.storage.refresh(agent.pool)  # a file put there by hand, not an upload
     cdrom = DiskSpec(
