@@ -10,8 +10,10 @@ import uuid
 from cna_agent.protocol import Operation, OperationState
 from cna_agent.protocol.images import ImageFormat, ImageImport, ImageReport, VolumeRef
 from vrm.agents.client import AgentCallError, AgentClient, AgentFailed, AgentRejected
+from vrm.errors import VrmError
 from vrm.images import service
-from vrm.images.upload import UPLOAD, apply_report, mark_failed
+from vrm.images.service import apply_report, mark_failed
+from vrm.images.upload import UPLOAD
 from vrm.models import Image, Vm, Volume
 from vrm.models.enums import ImageSource, ImageState
 from vrm.tasks.flow import Flow, TaskFailure, register
@@ -60,10 +62,9 @@ class ImageFlow(Flow):
         image = self.image
         try:
             self.agent.delete_volume(self.pool(), image.volume_name)
-        except (AgentCallError, TaskFailure) as exc:
+        except (AgentCallError, TaskFailure, VrmError) as exc:
+            # VrmError: no normal host reaches the datastore now.
             log.warning("could not remove the file of image %s: %s", image.name, exc)
-        except Exception as exc:  # a conflict of the datastore's hosts, say
-            log.warning("could not find where image %s lives: %s", image.name, exc)
 
     def compensate(self, failure: TaskFailure) -> None:
         """The image is unusable and says why; no file of it stays behind."""

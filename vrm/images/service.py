@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from cna_agent.protocol.images import ImageReport
 from vrm.audit.service import record
 from vrm.auth.principal import Principal
 from vrm.config import Settings
@@ -47,6 +48,19 @@ class Worker:
 def volume_name(image: Image) -> str:
     """The image's file name in its datastore (libvirt-safe, unique, with its format)."""
     return f"img-{image.id.hex[:12]}.{image.format.value}"
+
+
+def apply_report(image: Image, report: ImageReport) -> None:
+    """Record what the node found: the image is ready."""
+    image.state, image.progress = ImageState.READY, 100
+    image.size_bytes, image.virtual_size_bytes = report.size_bytes, report.virtual_size_bytes
+    image.sha256 = report.sha256
+    image.error_code = image.error_message = None
+
+
+def mark_failed(image: Image, code: str, message: str) -> None:
+    """The image is unusable, and says why."""
+    image.state, image.error_code, image.error_message = ImageState.FAILED, code, message[:2000]
 
 
 def list_images(

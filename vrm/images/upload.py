@@ -202,7 +202,7 @@ def finish(session: Session, target: Target, report: ImageReport) -> ImageRead:
     """The node took the image in: it is ready, with its size and checksum."""
     image, task = _pair(session, target)
     assert image is not None
-    apply_report(image, report)
+    service.apply_report(image, report)
     if task is not None:
         task.state, task.progress, task.step = TaskState.SUCCEEDED, 100, "done"
         task.finished_at = utcnow()
@@ -214,22 +214,9 @@ def fail(session: Session, target: Target, code: str, message: str) -> None:
     """The upload did not end well: the image and its task say why."""
     image, task = _pair(session, target)
     if image is not None:
-        mark_failed(image, code, message)
+        service.mark_failed(image, code, message)
     if task is not None and task.state is TaskState.RUNNING:
         mark_task_failed(session, task, TaskFailure(message, code=code))
-
-
-def apply_report(image: Image, report: ImageReport) -> None:
-    """Record what the node found: the image is ready."""
-    image.state, image.progress = ImageState.READY, 100
-    image.size_bytes, image.virtual_size_bytes = report.size_bytes, report.virtual_size_bytes
-    image.sha256 = report.sha256
-    image.error_code = image.error_message = None
-
-
-def mark_failed(image: Image, code: str, message: str) -> None:
-    """The image is unusable, and says why."""
-    image.state, image.error_code, image.error_message = ImageState.FAILED, code, message[:2000]
 
 
 def _run_here(task: Task) -> None:
