@@ -15,7 +15,7 @@ from cna_agent.api.deps import NodeDep
 from cna_agent.errors import Interrupted, InvalidSpec
 from cna_agent.images.intake import ImageRequest, Intake
 from cna_agent.operations import Progress
-from cna_agent.protocol import ErrorBody, Operation
+from cna_agent.protocol import OBJECT_NAME, ErrorBody, Operation
 from cna_agent.protocol.images import (
     UPLOAD_FORMAT,
     UPLOAD_MAX_BYTES,
@@ -28,7 +28,7 @@ from cna_agent.protocol.images import (
 
 router = APIRouter(prefix="/pools", tags=["images"])
 
-ImageName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+ImageName = Annotated[str, Path(pattern=OBJECT_NAME)]
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {

@@ -35,14 +35,15 @@ from cna_agent.images.partial import (
     too_large,
 )
 from cna_agent.images.validate import backing_chain, refuse_info_references, validate
-from cna_agent.protocol.images import ImageFormat, ImageImport, ImageReport, VolumeRef
+from cna_agent.protocol import OBJECT_NAME
+from cna_agent.protocol.images import SHA256, ImageFormat, ImageImport, ImageReport, VolumeRef
 from cna_agent.virt.storage import Storage
 
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT = httpx.Timeout(30.0)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_NAME = re.compile(OBJECT_NAME)
+_SHA256 = re.compile(SHA256)
 _PERCENT = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
 
 # Final paths being written now: a second intake of the same image is refused meanwhile.

@@ -23,7 +23,8 @@ from pydantic import (
 
 MAC_PATTERN = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
 # libvirt object names we create: no slashes, no spaces, no shell or XML surprises.
-ObjectName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+OBJECT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+ObjectName = Annotated[str, StringConstraints(pattern=OBJECT_NAME)]
 IfaceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")]
 Mac = Annotated[str, StringConstraints(to_lower=True, pattern=MAC_PATTERN)]
 

@@ -10,7 +10,8 @@ from pydantic import Field, StringConstraints, model_validator
 
 from cna_agent.protocol import ObjectName, Wire
 
-Sha256 = Annotated[str, StringConstraints(to_lower=True, pattern=r"^[0-9a-fA-F]{64}$")]
+SHA256 = r"^[0-9a-fA-F]{64}$"
+Sha256 = Annotated[str, StringConstraints(to_lower=True, pattern=SHA256)]
 
 # Headers and query parameters of ``PUT /v1/pools/{pool}/images/{name}/data``.
 UPLOAD_FORMAT = "format"

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from cna_agent.protocol.images import Sha256
 from vrm.deps import CurrentUser, SessionDep, SettingsDep, StreamingUser, Writer
 from vrm.errors import (
     BadRequest,
@@ -19,7 +20,7 @@ from vrm.errors import (
     error_responses,
 )
 from vrm.images import service, upload
-from vrm.images.schemas import ImageAccepted, ImageCreate, ImageRead, ImageUpdate, Sha256
+from vrm.images.schemas import ImageAccepted, ImageCreate, ImageRead, ImageUpdate
 from vrm.listing import ListDep, TextFilter
 from vrm.models import Image, Task
 from vrm.models.enums import ImageFormat, ImageSource, ImageState

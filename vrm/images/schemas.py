@@ -8,11 +8,11 @@ from typing import Annotated, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
+from cna_agent.protocol.images import Sha256
 from vrm.models.enums import ImageFormat, ImageSource, ImageState
 from vrm.schemas import CreateModel, Description, Name, ReadModel, UpdateModel
 from vrm.tasks.schemas import TaskRead
 
-Sha256 = Annotated[str, StringConstraints(to_lower=True, pattern=r"^[0-9a-fA-F]{64}$")]
 OsHint = Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_. +()-]*$")]
 
 
