@@ -26,12 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import libvirt
 
-from bench.vm_create import _admin
-from tests.e2e.processes import Process, start_agent, start_vrm, wait_until
+from bench.lab import PREFIX, admin_client, remove_libvirt_objects, start_node
+from tests.e2e.processes import Process, start_vrm, wait_until
 
-PREFIX = "ovbench-"
 MIB = 1024 * 1024
 TARGET_RATIO = 0.7
 TARGET_RSS_MB = 50.0
@@ -120,24 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         with source.open("wb") as out:
             for _ in range(args.mib):
                 out.write(os.urandom(MIB))
-        admin = _admin(vrm)
+        admin = admin_client(vrm)
         cluster = admin.post("/clusters", json={"name": "bench"}).json()
-        token = admin.post("/enrollment-tokens", json={"cluster_id": cluster["id"]}).json()["token"]
-        agent = start_agent(
-            work,
-            vrm.url,
-            token,
-            CNA_LIBVIRT_URI="qemu:///system",
-            CNA_POOL_DIR=str(pool_dir),
-            CNA_DEFAULT_POOL=f"{PREFIX}{work.name[-6:]}",
-            CNA_STATE_DIR=str(work / "state"),
-            CNA_HOSTNAME=f"{PREFIX}node",
-        )
-        wait_until(
-            lambda: admin.get("/hosts", params={"state": "normal"}).json()["total"],
-            timeout_s=30,
-            what="the host",
-        )
+        agent = start_node(work, vrm, admin, cluster["id"])
         dds, uploads, growth = [], [], []
         for number in range(args.runs):
             dds.append(by_dd(source, pool_dir))
@@ -164,13 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         if agent is not None:
             agent.stop()
         vrm.stop()
-        conn = libvirt.open("qemu:///system")
-        for pool in conn.listAllStoragePools():
-            if pool.name().startswith(PREFIX):
-                if pool.isActive():
-                    pool.destroy()
-                pool.undefine()
-        conn.close()
+        remove_libvirt_objects()
         shutil.rmtree(work, ignore_errors=True)
     return 0 if figures.get("met") else 1
 

@@ -26,17 +26,10 @@ from typing import Any
 import httpx
 import libvirt
 
-from tests.e2e.processes import ADMIN_PASSWORD, Process, start_agent, start_vrm, wait_until
+from bench.lab import PREFIX, admin_client, remove_libvirt_objects, start_node
+from tests.e2e.processes import Process, start_vrm
 
 TARGET_OVERHEAD_S = 0.3
-PREFIX = "ovbench-"
-
-
-def _admin(vrm: Process) -> httpx.Client:
-    client = httpx.Client(base_url=vrm.url + "/api/v1", timeout=30)
-    token = client.post("/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})
-    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-    return client
 
 
 def through_vrm(admin: httpx.Client, cluster_id: str, number: int) -> tuple[float, str]:
@@ -99,26 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     conn = libvirt.open("qemu:///system")
     figures: dict[str, Any] = {}
     try:
-        admin = _admin(vrm)
+        admin = admin_client(vrm)
         cluster = admin.post(
             "/clusters", json={"name": "bench", "cpu_overcommit": 16, "mem_overcommit": 4}
         ).json()
-        token = admin.post("/enrollment-tokens", json={"cluster_id": cluster["id"]}).json()["token"]
-        agent = start_agent(
-            work,
-            vrm.url,
-            token,
-            CNA_LIBVIRT_URI="qemu:///system",
-            CNA_POOL_DIR=str(work / "pool"),
-            CNA_DEFAULT_POOL=f"{PREFIX}{work.name[-6:]}",
-            CNA_STATE_DIR=str(work / "state"),
-            CNA_HOSTNAME=f"{PREFIX}node",
-        )
-        wait_until(
-            lambda: admin.get("/hosts", params={"state": "normal"}).json()["total"],
-            timeout_s=30,
-            what="the host",
-        )
+        agent = start_node(work, vrm, admin, cluster["id"])
         through, raws, uuids = [], [], []
         for number in range(args.runs + 1):
             seconds, vm_uuid = through_vrm(admin, cluster["id"], number)
@@ -144,17 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         if agent is not None:
             agent.stop()
         vrm.stop()
-        for domain in conn.listAllDomains():
-            if domain.name().startswith(PREFIX):
-                if domain.isActive():
-                    domain.destroy()
-                domain.undefine()
-        for pool in conn.listAllStoragePools():
-            if pool.name().startswith(PREFIX):
-                if pool.isActive():
-                    pool.destroy()
-                pool.undefine()
         conn.close()
+        remove_libvirt_objects()
         shutil.rmtree(work, ignore_errors=True)
     return 0 if figures.get("met") else 1
 
