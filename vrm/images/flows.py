@@ -172,17 +172,14 @@ class DeleteFlow(ImageFlow):
     type = service.DELETE
     steps = ("remove",)
 
-    @property
-    def host_id(self) -> uuid.UUID:
-        """Any normal node that reaches the image's datastore."""
-        return service.pick_worker(self.ctx.session, self.image.datastore_id).host_id
-
     def remove(self) -> None:
-        """Delete the file (a missing one is already gone)."""
+        """Delete the file on any normal node that reaches the datastore (a missing one is
+        already gone)."""
         image = self.image
         if not service.hosts_ever_reaching(self.ctx.session, image.datastore_id):
             return  # no node ever had the datastore, so none has the file
-        self.agent.delete_volume(self.pool(), image.volume_name)
+        worker = service.pick_worker(self.ctx.session, image.datastore_id)
+        self.ctx.agent(worker.host_id).delete_volume(worker.pool, image.volume_name)
 
     def finish(self) -> None:
         self.ctx.session.delete(self.image)
