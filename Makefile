@@ -5,12 +5,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup system services media run test lint format bench clean
+.PHONY: setup system test-system assets services media run test lint format bench clean
 
-setup: system $(INSTALLED)
+setup: system $(INSTALLED) assets
 
 system:
 	@scripts/setup-system.sh
+
+# What only the tests need on top: Debian's Chromium for the browser tests.
+test-system:
+	@scripts/setup-system.sh test
+
+# The WebUI's browser libraries from the npm registry into web/static/vendor (git-ignored).
+assets:
+	@scripts/web-assets.sh
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +37,7 @@ media:
 run: setup
 	@scripts/run-local.sh
 
-test: setup services media
+test: setup test-system services media
 	$(BIN)/pytest
 
 # Benchmarks (minutes each; not part of `make test`): figures go to docs/benchmarks.md.

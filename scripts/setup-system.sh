@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages OpenVRM needs, when run as root and they are missing.
 # Without root it only reports what is missing. Safe to run again: it installs nothing twice.
+# `setup-system.sh test` also installs what only the test suite needs.
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,12 @@ packages=(
   iproute2 iptables libvirt-daemon-config-nwfilter  # filtered NICs: bridges, ebtables, clean-traffic
   postgresql                                # the test suite's throwaway server
 )
+if [ "${1:-}" = "test" ]; then
+  packages=(
+    chromium                                # the WebUI's browser tests (Playwright drives it)
+    fonts-wqy-zenhei                        # Chinese glyphs in the browser tests' screenshots
+  )
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do

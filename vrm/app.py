@@ -11,7 +11,7 @@ from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
@@ -38,6 +38,11 @@ from vrm.network import flows as _network_flows  # noqa: F401  (registers the ne
 from vrm.paths import STATIC_DIR
 from vrm.tasks.worker import TaskWorker
 from vrm.vms import flows as _vm_flows  # noqa: F401  (registers the VM flows)
+from vrm.web import errors as web_errors
+from vrm.web.deps import LoginRequired
+from vrm.web.feed import ChangeFeed
+from vrm.web.live import router as live_router
+from vrm.web.pages import ROUTERS as page_routers
 from vrm.web.router import router as web_router
 
 log = logging.getLogger(__name__)
@@ -92,6 +97,7 @@ def create_app(
             if background_jobs:
                 for runner in runners:
                     runner.stop()
+            await state.feed.stop()
             await state.lag.stop()
             default_clients().close()
 
@@ -112,6 +118,9 @@ def create_app(
     include_api(app, API_PREFIX)
     app.include_router(health_router)
     app.include_router(web_router)
+    app.include_router(live_router)
+    for pages in page_routers:
+        app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
@@ -143,6 +152,7 @@ def _install_state(app: FastAPI, settings: Settings, engine: Engine | None) -> N
     )
     state.token_uses = TokenUses(state.session_factory.begin)
     state.principals = PrincipalCache()
+    state.feed = ChangeFeed(state.read_scope, state.admission, settings.ui_feed_interval_s)
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -150,12 +160,25 @@ def _error(status: int, code: str, message: str, details: Any = None) -> JSONRes
     return JSONResponse(status_code=status, content=jsonable_encoder(body))
 
 
+def _answer(
+    request: Request, status: int, code: str, message: str, details: Any = None
+) -> Response:
+    """The error shape for machines; the same code and message as a page for a person."""
+    if web_errors.wants_html(request):
+        return web_errors.error_page(request, status, code, message)
+    return _error(status, code, message, details)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     """Every failure leaves as the one JSON error shape."""
 
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _exc: LoginRequired) -> Response:
+        return web_errors.to_login(request)
+
     @app.exception_handler(VrmError)
-    async def vrm_error(_request: Request, exc: VrmError) -> JSONResponse:
-        response = _error(exc.status, exc.code, exc.message, exc.details)
+    async def vrm_error(request: Request, exc: VrmError) -> Response:
+        response = _answer(request, exc.status, exc.code, exc.message, exc.details)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         if exc.retry_after_s is not None:
@@ -163,24 +186,24 @@ def _install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         errors = [_clean_validation_error(e) for e in exc.errors()]
         if errors and all(_is_bad_path_id(e) for e in errors):
-            return _error(404, "not_found", "no object has this id (ids are UUIDs)")
+            return _answer(request, 404, "not_found", "no object has this id (ids are UUIDs)")
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"] if p != "body") or "request"
         message = f"{where}: {first['msg']}"
-        return _error(422, "validation_error", message, {"errors": errors})
+        return _answer(request, 422, "validation_error", message, {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        response = _error(exc.status_code, code, str(exc.detail))
+        response = _answer(request, exc.status_code, code, str(exc.detail))
         response.headers.update(exc.headers or {})
         return response
 
     @app.exception_handler(OperationalError)
-    async def database_trouble(request: Request, exc: OperationalError) -> JSONResponse:
+    async def database_trouble(request: Request, exc: OperationalError) -> Response:
         # Locked by another process past the busy timeout, or the server went away.
         log.warning("database error on %s %s: %s", request.method, request.url.path, exc.orig)
         busy = Overloaded(
@@ -189,22 +212,24 @@ def _install_error_handlers(app: FastAPI) -> None:
         return await vrm_error(request, busy)
 
     @app.exception_handler(PoolTimeout)
-    async def no_connection(request: Request, exc: PoolTimeout) -> JSONResponse:
+    async def no_connection(request: Request, exc: PoolTimeout) -> Response:
         # Cannot happen while the pool is sized as db_pool_size() says; never hang for it.
         log.error("no database connection for %s %s: %s", request.method, request.url.path, exc)
         busy = Overloaded("no database connection free; try again", retry_after_s=1)
         return await vrm_error(request, busy)
 
     @app.exception_handler(DataError)
-    async def bad_value(request: Request, exc: DataError) -> JSONResponse:
+    async def bad_value(request: Request, exc: DataError) -> Response:
         # The database refused a value validation let through (e.g. out of its range).
         log.warning("data error on %s %s: %s", request.method, request.url.path, exc.orig)
-        return _error(422, "invalid_value", "a value is not acceptable to the database")
+        return _answer(request, 422, "invalid_value", "a value is not acceptable to the database")
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", "internal error; the VRM log has the details")
+        return _answer(
+            request, 500, "internal_error", "internal error; the VRM log has the details"
+        )
 
 
 def _clean_validation_error(error: Any) -> dict[str, Any]:

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # When VRM's event loop runs this late, VRM is overloaded: it sheds heartbeats (503)
     # and does not count the time towards any host's silence.
     overload_lag_s: float = Field(default=0.5, gt=0, le=30)
+    # How often the WebUI's change feed looks for changes while a page listens.
+    ui_feed_interval_s: float = Field(default=0.5, gt=0, le=10)
 
     @field_validator("mac_prefix")
     @classmethod

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from vrm.auth import cookies
 from vrm.auth import service as auth_service
 from vrm.auth.cache import PrincipalCache
 from vrm.auth.principal import Authenticated, Principal
@@ -115,10 +116,10 @@ async def _principal(
     credentials: HTTPAuthorizationCredentials | None,
     check: Callable[[str], Awaitable[Authenticated]],
 ) -> Principal:
-    """The caller a bearer token names: from the cache, else ``check``ed and cached."""
-    if credentials is None:
-        raise Unauthorized("this call needs a bearer token", code="not_authenticated")
-    state, token = request.app.state, credentials.credentials
+    """The caller a bearer token (or the WebUI's session cookie) names: from the cache,
+    else ``check``ed and cached."""
+    token = credentials.credentials if credentials is not None else _cookie_token(request)
+    state = request.app.state
     cache: PrincipalCache = state.principals
     who = cache.get(token)
     if who is None:
@@ -127,6 +128,23 @@ async def _principal(
     else:
         state.token_uses.note(who.token_id, utcnow())
     return who.principal
+
+
+def _cookie_token(request: Request) -> str:
+    """The session token of the WebUI's cookie; a change also needs its CSRF token."""
+    token = cookies.session_token(request)
+    if token is None:
+        raise Unauthorized("this call needs a bearer token", code="not_authenticated")
+    secret = request.app.state.settings.secret_key
+    given = request.headers.get(cookies.CSRF_HEADER)
+    if request.method not in cookies.SAFE_METHODS and not cookies.csrf_matches(
+        token, given, secret=secret
+    ):
+        raise Forbidden(
+            f"a change made with the session cookie needs the {cookies.CSRF_HEADER} header",
+            code="csrf_failed",
+        )
+    return token
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

@@ -8,3 +8,4 @@ ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = ROOT / "migrations"
 TEMPLATES_DIR = ROOT / "web" / "templates"
 STATIC_DIR = ROOT / "web" / "static"
+LOCALE_DIR = ROOT / "web" / "locale"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import Result, RowMapping, Select, func, select
@@ -66,7 +67,7 @@ class Repository(Generic[M]):
         counted: Select[Any] = select(func.count()).select_from(self.model)
         for field, value in (filters or {}).items():
             if value is not None:
-                condition = getattr(self.model, field) == value
+                condition = _condition(getattr(self.model, field), value)
                 stmt, counted = stmt.where(condition), counted.where(condition)
         total = self.session.scalar(counted) or 0
         stmt = stmt.order_by(*self._order_by(params.sort or self.default_sort))
@@ -111,6 +112,21 @@ class Repository(Generic[M]):
         # A unique tie-breaker keeps pages stable when sort values repeat.
         order.append(self.model.id.asc())  # type: ignore[attr-defined]
         return order
+
+
+@dataclass(frozen=True, slots=True)
+class Contains:
+    """A filter value: the field holds this text anywhere, in any case (a search box)."""
+
+    text: str
+
+
+def _condition(column: Any, value: Any) -> Any:
+    """The condition a filter value puts on its column."""
+    if isinstance(value, Contains):
+        escaped = value.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return column.ilike(f"%{escaped}%", escape="\\")
+    return column == value
 
 
 def _reason(exc: IntegrityError) -> str:

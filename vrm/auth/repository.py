@@ -54,3 +54,11 @@ class TokenRepository(Repository[ApiToken]):
         if uses:
             rows = [{"id": token_id, "last_used_at": at} for token_id, at in uses.items()]
             self.session.execute(update(ApiToken), rows)
+
+    def revoke(self, token_hash: str, now: datetime) -> None:
+        """Revoke the token with this hash, if it is still unrevoked."""
+        self.session.execute(
+            update(ApiToken)
+            .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )

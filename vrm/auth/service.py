@@ -49,6 +49,12 @@ def login(session: Session, *, username: str, password: str, ttl_s: int) -> Issu
     return IssuedToken(token=token, expires_in=ttl_s)
 
 
+def logout(session: Session, *, token: str) -> None:
+    """Revoke a login token (the WebUI's logout); the callers' cache forgets it."""
+    TokenRepository(session).revoke(security.hash_token(token), utcnow())
+    session.info["callers_changed"] = True
+
+
 def authenticate(session: Session, *, token: str, uses: TokenUses) -> Authenticated:
     """Who a bearer token authenticates, or 401; its use is noted in ``uses``."""
     now = utcnow()

@@ -29,6 +29,8 @@ class Vm(IdMixin, TimestampMixin, Base):
         CheckConstraint("cpu_reservation_mhz >= 0 AND cpu_limit_mhz >= 0", name="cpu_qos"),
         # Pages are sorted by creation time (then id): read in index order, not sorted.
         Index("ix_vms_created_at", "created_at", "id"),
+        # The WebUI's change feed reads what changed lately.
+        Index("ix_vms_updated_at", "updated_at"),
     )
 
     # The libvirt domain UUID; kept apart from ``id`` so imported domains keep theirs.

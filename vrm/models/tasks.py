@@ -21,6 +21,8 @@ class Task(IdMixin, TimestampMixin, Base):
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
         Index("ix_tasks_state_created_at", "state", "created_at"),
         Index("ix_tasks_target", "target_type", "target_id"),
+        # The WebUI's change feed reads what changed lately.
+        Index("ix_tasks_updated_at", "updated_at"),
     )
 
     type: Mapped[str] = mapped_column(String(64))
@@ -67,7 +69,10 @@ class Alarm(IdMixin, TimestampMixin, Base):
     """A condition that needs attention until it clears."""
 
     __tablename__ = "alarms"
-    __table_args__ = (Index("ix_alarms_state", "state"),)
+    __table_args__ = (
+        Index("ix_alarms_state", "state"),
+        Index("ix_alarms_updated_at", "updated_at"),
+    )
 
     code: Mapped[str] = mapped_column(String(64))
     severity: Mapped[Severity] = mapped_column(str_enum(Severity), default=Severity.MAJOR)

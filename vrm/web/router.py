@@ -1,33 +1,107 @@
-"""The WebUI's pages (server-rendered Jinja2)."""
+"""The WebUI's own routes: logging in and out, the language, the live event stream.
+
+The pages themselves live in ``vrm.web.pages``; every change a page makes goes through
+``/api/v1`` with the session cookie and the CSRF token (``vrm.auth.cookies``).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from vrm import __version__
-from vrm.db import redact_url
-from vrm.deps import SessionDep
-from vrm.paths import TEMPLATES_DIR
-from vrm.status import database_status
-from vrm.web.service import overview
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from vrm.auth import cookies
+from vrm.auth import service as auth_service
+from vrm.deps import SessionDep, SettingsDep
+from vrm.errors import Forbidden, Unauthorized
+from vrm.web import i18n
+from vrm.web.render import SECURITY_HEADERS, page
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+# The language cookie lasts a year; the session cookie as long as the browser runs.
+_YEAR_S = 365 * 24 * 3600
 
 
-@router.get("/", response_class=HTMLResponse)
-def index(request: Request, session: SessionDep) -> HTMLResponse:
-    """The front page: version, database state and inventory counts."""
-    # One connection per request: the status probe runs in the request's own transaction.
-    db = database_status(session)
-    counts = overview(session) if db.ready else None
-    context = {
-        "version": __version__,
-        "db": db,
-        "database_url": redact_url(request.app.state.settings.database_url),
-        "dialect": request.app.state.engine.dialect.name,
-        "counts": counts,
-    }
-    return templates.TemplateResponse(request, "index.html", context)
+def safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path on this site only, never another site."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:
+    """The login form (a logged-in user goes on to the console)."""
+    return page(request, "login.html", user=None, next=safe_next(next), failed=False)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    """Check the password; set the signed session cookie and go on, or say it was wrong."""
+    try:
+        issued = auth_service.login(
+            session, username=username, password=password, ttl_s=settings.access_token_ttl_s
+        )
+    except Unauthorized:
+        return page(
+            request,
+            "login.html",
+            user=None,
+            next=safe_next(next),
+            failed=True,
+            username=username,
+        )
+    response = RedirectResponse(safe_next(next), status_code=303, headers=SECURITY_HEADERS)
+    response.set_cookie(
+        cookies.SESSION_COOKIE,
+        cookies.sign(issued.token, secret=settings.secret_key),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Revoke the session's token and drop the cookie (only with the page's CSRF token)."""
+    token = cookies.session_token(request)
+    if token is not None:
+        if not cookies.csrf_matches(token, csrf_token, secret=settings.secret_key):
+            raise Forbidden("the form is out of date; reload the page", code="csrf_failed")
+        auth_service.logout(session, token=token)
+    response = RedirectResponse("/login", status_code=303, headers=SECURITY_HEADERS)
+    response.delete_cookie(cookies.SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/language")
+def language(
+    request: Request,
+    lang: Annotated[str, Form(max_length=16)] = i18n.DEFAULT,
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    """Remember the user's language in this browser (any visitor may choose one)."""
+    response = RedirectResponse(safe_next(next), status_code=303, headers=SECURITY_HEADERS)
+    if lang in i18n.LANGUAGES:
+        response.set_cookie(i18n.LANG_COOKIE, lang, max_age=_YEAR_S, samesite="lax", path="/")
+    return response

@@ -1,0 +1,130 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a real VRM and agent.
+
+One Chromium for the whole run and one VRM with an enrolled agent on qemu:///system
+for the whole browser suite (they take seconds to start); every test gets a fresh
+browser context (no cookies), and fails if any page it opened logged an error.
+Screenshots go to var/artifacts/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+
+from tests.cna_agent.conftest import TEST_MAC_PREFIX
+from tests.e2e.conftest import enrolled_node, logged_in
+from tests.e2e.processes import ADMIN_PASSWORD, Process, start_vrm
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "artifacts" / "screenshots"
+# Playwright's waits for things a page shows (ms): generous, the box is shared.
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless (never a browser Playwright downloads)."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def web_vrm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    """A VRM process the browser tests share."""
+    proc = start_vrm(
+        tmp_path_factory.mktemp("web-vrm"),
+        VRM_HOST_FAULT_AFTER="30",
+        VRM_JOBS_INTERVAL_S="0.5",
+        VRM_MAC_PREFIX=TEST_MAC_PREFIX,
+    )
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def web_admin(web_vrm: Process) -> Iterator[httpx.Client]:
+    """An API client of the shared VRM, logged in as admin (to arrange what pages show)."""
+    with logged_in(web_vrm) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def web_node(
+    tmp_path_factory: pytest.TempPathFactory, web_vrm: Process, web_admin: httpx.Client
+) -> Iterator[dict[str, Any]]:
+    """An agent on qemu:///system enrolled into the shared VRM, with a VLAN port group."""
+    with enrolled_node(tmp_path_factory.mktemp("web-node"), web_vrm, web_admin) as lab:
+        yield lab
+
+
+class ConsoleErrors:
+    """What the pages of one test wrote to the browser console as errors."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def watch(self, page: Page) -> None:
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"{message.location.get('url', '')}: {message.text}")
+
+
+@pytest.fixture
+def context(browser: Browser, web_vrm: Process) -> Iterator[BrowserContext]:
+    """A fresh browser context (no cookies) whose base URL is the shared VRM."""
+    ctx = browser.new_context(base_url=web_vrm.url, viewport={"width": 1366, "height": 768})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def console_errors() -> ConsoleErrors:
+    """The console errors of the test's pages (checked after the test)."""
+    return ConsoleErrors()
+
+
+@pytest.fixture
+def page(context: BrowserContext, console_errors: ConsoleErrors) -> Iterator[Page]:
+    """A page of a fresh context; the test fails if any page logged a console error."""
+    context.on("page", console_errors.watch)
+    tab = context.new_page()
+    yield tab
+    assert console_errors.errors == [], console_errors.errors
+
+
+def log_in(page: Page, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:
+    """Log in through the login form and wait for the dashboard."""
+    page.goto("/login")
+    page.get_by_label(re.compile("User name|用户名")).fill(username)
+    page.get_by_label(re.compile("^(Password|密码)$")).fill(password)
+    page.get_by_role("button", name=re.compile("Log in|登录")).click()
+    page.locator("body[data-user]").wait_for(state="attached")
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """A full-page screenshot in var/artifacts/screenshots/NAME.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
