@@ -152,7 +152,10 @@ def _install_state(app: FastAPI, settings: Settings, engine: Engine | None) -> N
     )
     state.token_uses = TokenUses(state.session_factory.begin)
     state.principals = PrincipalCache()
-    state.feed = ChangeFeed(state.read_scope, state.admission, settings.ui_feed_interval_s)
+    # The read scope is looked up at each use: whoever replaces it (tests) is followed.
+    state.feed = ChangeFeed(
+        lambda: state.read_scope(), state.admission, settings.ui_feed_interval_s
+    )
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:

@@ -26,6 +26,8 @@ class IssuedToken:
 
     token: str
     expires_in: int | None
+    # The user's chosen WebUI language, if any.
+    language: str | None = None
 
 
 def login(session: Session, *, username: str, password: str, ttl_s: int) -> IssuedToken:
@@ -46,7 +48,14 @@ def login(session: Session, *, username: str, password: str, ttl_s: int) -> Issu
         ),
         conflict="token collision, try again",
     )
-    return IssuedToken(token=token, expires_in=ttl_s)
+    return IssuedToken(token=token, expires_in=ttl_s, language=user.language)
+
+
+def set_language(session: Session, *, actor: Principal, language: str) -> None:
+    """Remember the WebUI language ``actor`` chose."""
+    user = UserRepository(session).get(actor.user_id)
+    if user is not None:
+        user.language = language
 
 
 def logout(session: Session, *, token: str) -> None:

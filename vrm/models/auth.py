@@ -33,6 +33,8 @@ class User(IdMixin, TimestampMixin, Base):
     role_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"))
     enabled: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None]
+    # The WebUI language the user chose (None: the browser's).
+    language: Mapped[str | None] = mapped_column(String(16))
 
     role: Mapped[Role] = relationship(lazy="raise")
 

@@ -11,10 +11,12 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from starlette.concurrency import run_in_threadpool
 
 from vrm.auth import cookies
 from vrm.auth import service as auth_service
-from vrm.deps import SessionDep, SettingsDep
+from vrm.deps import SessionDep, SettingsDep, get_principal
 from vrm.errors import Forbidden, Unauthorized
 from vrm.web import i18n
 from vrm.web.render import SECURITY_HEADERS, page
@@ -65,6 +67,8 @@ def login(
             username=username,
         )
     response = RedirectResponse(safe_next(next), status_code=303, headers=SECURITY_HEADERS)
+    if issued.language in i18n.LANGUAGES:
+        _remember_language(response, issued.language)
     response.set_cookie(
         cookies.SESSION_COOKIE,
         cookies.sign(issued.token, secret=settings.secret_key),
@@ -95,13 +99,28 @@ def logout(
 
 
 @router.post("/language")
-def language(
+async def language(
     request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
     lang: Annotated[str, Form(max_length=16)] = i18n.DEFAULT,
     next: Annotated[str, Form(max_length=2000)] = "/",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Remember the user's language in this browser (any visitor may choose one)."""
+    """Choose the language: in this browser for any visitor, and for a logged-in user
+    (whose form carries the page's CSRF token) on their account too."""
     response = RedirectResponse(safe_next(next), status_code=303, headers=SECURITY_HEADERS)
-    if lang in i18n.LANGUAGES:
-        response.set_cookie(i18n.LANG_COOKIE, lang, max_age=_YEAR_S, samesite="lax", path="/")
+    if lang not in i18n.LANGUAGES:
+        return response
+    _remember_language(response, lang)
+    token = cookies.session_token(request)
+    if token and cookies.csrf_matches(token, csrf_token, secret=settings.secret_key):
+        # The form's CSRF token is checked: the session token stands for the caller.
+        checked = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+        user = await get_principal(request, session, checked)
+        await run_in_threadpool(auth_service.set_language, session, actor=user, language=lang)
     return response
+
+
+def _remember_language(response: Response, lang: str) -> None:
+    response.set_cookie(i18n.LANG_COOKIE, lang, max_age=_YEAR_S, samesite="lax", path="/")

@@ -260,7 +260,7 @@ let source = null;
 function connectLive() {
   if (!body.dataset.csrf || !document.querySelector("[data-live-page]")) return;
   source = new EventSource("/ui/events");
-  for (const kind of ["vm", "task", "host", "event", "image"]) {
+  for (const kind of ["vm", "task", "host", "event", "alarm", "image"]) {
     source.addEventListener(kind, (message) => applyLive(kind, JSON.parse(message.data)));
   }
   source.addEventListener("open", () => body.classList.remove("live-lost"));
@@ -270,3 +270,7 @@ window.addEventListener("pagehide", () => source && source.close());
 connectLive();
 
 export const liveConnected = () => source !== null && source.readyState === EventSource.OPEN;
+
+// When the page's shared script has run: the page is interactive (bench/ui.py reads it).
+window.vrmReadyAt = performance.now();
+document.documentElement.dataset.ready = "1";

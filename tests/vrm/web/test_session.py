@@ -120,3 +120,34 @@ def test_pages_carry_a_strict_script_policy(web_login: WebLogin) -> None:
     assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
     assert "<script>" not in answer.text  # no inline script: every script is a file
     assert answer.headers["cache-control"] == "no-store"
+
+
+def test_the_chosen_language_follows_the_user_to_another_browser(
+    web_login: WebLogin, anon_client: TestClient
+) -> None:
+    client = web_login("hana", "viewer")
+    assert ">VMs<" in client.get("/vms", headers=HTML).text
+    chosen = client.post(
+        "/language", data={"lang": "zh_CN", "next": "/vms", "csrf_token": client.csrf}
+    )
+    assert chosen.status_code == 303
+    assert ">虚拟机<" in client.get("/vms", headers=HTML).text
+    # Another browser (no language cookie, an English Accept-Language) logs in as hana.
+    answer = anon_client.post(
+        "/login", data={"username": "hana", "password": "hana-pw-123"}, follow_redirects=False
+    )
+    assert answer.cookies.get("vrm_lang") == "zh_CN"
+    page = anon_client.get("/vms", headers={**HTML, "Accept-Language": "en-US"}).text
+    assert ">虚拟机<" in page
+
+
+def test_the_browser_language_decides_until_the_user_chooses(web_login: WebLogin) -> None:
+    client = web_login("ivan", "viewer")
+    assert (
+        ">概览<" in client.get("/vms", headers={**HTML, "Accept-Language": "zh-CN,zh;q=0.9"}).text
+    )
+    assert ">Dashboard<" in client.get("/vms", headers={**HTML, "Accept-Language": "fr"}).text
+    # Without the page's CSRF token a choice is kept in this browser only.
+    client.post("/language", data={"lang": "zh_CN", "next": "/vms"})
+    client.cookies.delete("vrm_lang")
+    assert ">Dashboard<" in client.get("/vms", headers=HTML).text

@@ -1,4 +1,5 @@
-"""Indexes for the WebUI's change feed (updated_at of VMs, tasks and alarms)
+"""The WebUI: indexes for its change feed (updated_at of VMs, tasks and alarms) and
+each user's language
 
 Revision ID: 0008
 Revises: 0007
@@ -7,6 +8,7 @@ Create Date: 2026-12-03 16:40:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 
@@ -26,9 +28,13 @@ def upgrade() -> None:
     for table, name in _INDEXES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.create_index(name, ['updated_at'], unique=False)
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('language', sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('language')
     for table, name in _INDEXES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_index(name)
