@@ -50,7 +50,7 @@ class TableSpec:
         size = _int(query.get("per_page"), self.page_size)
         return TableState(
             path=request.url.path,
-            q=query.get("q", "")[:MAX_SEARCH].strip() if self.search else "",
+            q=_printable(query.get("q", "")[:MAX_SEARCH]).strip() if self.search else "",
             filters=filters,
             sort=sort,
             page=min(max(_int(query.get("page"), 1), 1), MAX_PAGE),
@@ -120,6 +120,11 @@ def _int(value: str | None, default: int) -> int:
         return int(value) if value is not None else default
     except ValueError:
         return default
+
+
+def _printable(text: str) -> str:
+    """``text`` without control characters (PostgreSQL cannot even compare NUL)."""
+    return "".join(ch for ch in text if ch.isprintable())
 
 
 def _is_uuid(value: str) -> bool:
