@@ -20,7 +20,8 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, s
 
 from tests.cna_agent.conftest import TEST_MAC_PREFIX
 from tests.e2e.conftest import enrolled_node, logged_in
-from tests.e2e.processes import ADMIN_PASSWORD, Process, start_vrm
+from tests.e2e.processes import ADMIN_PASSWORD, Process, start_vrm, wait_until
+from tests.e2e.vmlab import run
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -79,7 +80,45 @@ def web_node(
         ratios = {"cpu_overcommit": 8.0, "mem_overcommit": 2.0}
         changed = web_admin.patch(f"/clusters/{lab['cluster']}", json=ratios)
         assert changed.status_code == 200, changed.text
+        # VMs can be placed once the new host has reported its datastore.
+        wait_until(
+            lambda: any(
+                store["host_ids"] for store in web_admin.get("/datastores").json()["items"]
+            ),
+            timeout_s=30,
+            what="the node's datastore",
+        )
         yield lab
+
+
+def make_vm(admin: httpx.Client, spec: dict[str, Any]) -> dict[str, Any]:
+    """Create a VM through the API and wait for its task; the VM as it is then."""
+    task = run(admin, admin.post("/vms", json=spec))
+    assert task["state"] == "succeeded", task
+    vm: dict[str, Any] = admin.get(f"/vms/{task['target_id']}").json()
+    return vm
+
+
+def remove_vm(admin: httpx.Client, vm_id: str) -> None:
+    """Power a VM off and delete it with its disks, once its current task has ended (a VM
+    whose creation failed is gone already)."""
+
+    def idle() -> dict[str, Any] | None:
+        answer = admin.get(f"/vms/{vm_id}")
+        if answer.status_code == 404:
+            return {"state": "gone"}
+        vm: dict[str, Any] = answer.json()
+        return vm if vm["task_state"] is None else None
+
+    state = wait_until(idle, timeout_s=180, what="the VM's task to end")["state"]
+    if state == "gone":
+        return
+    if state in ("running", "paused", "unknown", "fault"):
+        run(admin, admin.post(f"/vms/{vm_id}/actions/stop", json={"mode": "poweroff"}))
+    assert (
+        run(admin, admin.delete(f"/vms/{vm_id}", params={"delete_volumes": "true"}))["state"]
+        == "succeeded"
+    )
 
 
 class ConsoleErrors:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import log_in, make_vm, remove_vm, screenshot
 from tests.cna_agent.conftest import PREFIX
 from tests.e2e.vmlab import run, wait_task
 from tests.media import READY_LINE, tiny_iso
@@ -23,12 +23,10 @@ BOOT_MS = 120_000
 STOPPED_TEXT = "The VM is stopped: it has a console only while it runs."
 
 
-def make_vm(admin: httpx.Client, node: dict[str, Any], name: str, **body: Any) -> dict[str, Any]:
+def new_vm(admin: httpx.Client, node: dict[str, Any], name: str, **body: Any) -> dict[str, Any]:
     """A stopped VM on the shared node (1 vCPU)."""
     spec = {"name": f"{PREFIX}{name}", "cluster_id": node["cluster"], "vcpus": 1, **body}
-    task = run(admin, admin.post("/vms", json=spec))
-    assert task["state"] == "succeeded", task
-    return dict(admin.get(f"/vms/{task['target_id']}").json())
+    return make_vm(admin, spec)
 
 
 def start(admin: httpx.Client, vm: dict[str, Any]) -> None:
@@ -49,10 +47,7 @@ def vms(web_admin: httpx.Client) -> Iterator[list[dict[str, Any]]]:
     made: list[dict[str, Any]] = []
     yield made
     for vm in made:
-        power_off(web_admin, vm)
-        answer = web_admin.delete(f"/vms/{vm['id']}", params={"delete_volumes": "true"})
-        if answer.status_code == 202:
-            wait_task(web_admin, answer.json()["task"]["id"])
+        remove_vm(web_admin, vm["id"])
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +55,7 @@ def stopped_vm(
     web_admin: httpx.Client, web_node: dict[str, Any], vms: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """A VM that never runs."""
-    vm = make_vm(web_admin, web_node, "console-off", memory_mib=128)
+    vm = new_vm(web_admin, web_node, "console-off", memory_mib=128)
     vms.append(vm)
     return vm
 
@@ -70,7 +65,7 @@ def running_vm(
     web_admin: httpx.Client, web_node: dict[str, Any], vms: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """A running VM with a small blank disk (its screen: the firmware finding no OS)."""
-    vm = make_vm(web_admin, web_node, "console-vnc", memory_mib=128, disks=[{"size_mib": 16}])
+    vm = new_vm(web_admin, web_node, "console-vnc", memory_mib=128, disks=[{"size_mib": 16}])
     vms.append(vm)
     start(web_admin, vm)
     return vm
@@ -212,7 +207,7 @@ def test_the_serial_console_shows_the_boot_and_takes_keys(
     vms: list[dict[str, Any]],
     tiny_image: dict[str, Any],
 ) -> None:
-    vm = make_vm(
+    vm = new_vm(
         web_admin,
         web_node,
         "console-serial",

@@ -10,11 +10,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ConsoleErrors, log_in, screenshot
-from tests.browser.test_vm_detail import create_vm
+from tests.browser.conftest import ConsoleErrors, log_in, make_vm, remove_vm, screenshot
 from tests.cna_agent.conftest import PREFIX
 from tests.e2e.processes import Process
-from tests.e2e.vmlab import wait_task
 
 # A TCG guest starts within seconds, but the box is shared (ms).
 STATE_MS = 60_000
@@ -31,14 +29,9 @@ def task_vm(web_admin: httpx.Client, web_node: dict[str, Any]) -> Iterator[dict[
         "disks": [{"size_mib": 16}],
         "power_on": False,
     }
-    vm = create_vm(web_admin, spec)
+    vm = make_vm(web_admin, spec)
     yield vm
-    stop = web_admin.post(f"/vms/{vm['id']}/actions/stop", json={"mode": "poweroff"})
-    if stop.status_code == 202:
-        wait_task(web_admin, stop.json()["task"]["id"])
-    gone = web_admin.delete(f"/vms/{vm['id']}", params={"delete_volumes": "true"})
-    if gone.status_code == 202:
-        wait_task(web_admin, gone.json()["task"]["id"])
+    remove_vm(web_admin, vm["id"])
 
 
 def test_a_new_task_appears_and_ends_live(

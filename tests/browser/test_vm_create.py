@@ -15,9 +15,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.conftest import ConsoleErrors, log_in, screenshot
+from tests.browser.conftest import ConsoleErrors, log_in, remove_vm, screenshot
 from tests.cna_agent.conftest import PREFIX
-from tests.e2e.processes import Process, wait_until
+from tests.e2e.processes import Process
 from tests.e2e.test_images import new_image, upload
 from tests.e2e.vmlab import run
 from tests.media import tiny_iso
@@ -63,25 +63,6 @@ def template(web_admin: httpx.Client, web_node: dict[str, Any]) -> Iterator[dict
     assert run(web_admin, converted)["state"] == "succeeded"
     yield made.json()["vm"]
     remove_vm(web_admin, vm_id)
-
-
-def remove_vm(admin: httpx.Client, vm_id: str) -> None:
-    """Power a VM off and delete it with its disks, once its current task has ended (a VM
-    whose creation failed is gone already)."""
-
-    def idle() -> dict[str, Any] | None:
-        answer = admin.get(f"/vms/{vm_id}")
-        if answer.status_code == 404:
-            return {"state": "gone"}
-        vm: dict[str, Any] = answer.json()
-        return vm if vm["task_state"] is None else None
-
-    state = wait_until(idle, timeout_s=180, what="the VM's task to end")["state"]
-    if state == "gone":
-        return
-    if state in ("running", "paused", "unknown", "fault"):
-        run(admin, admin.post(f"/vms/{vm_id}/actions/stop", json={"mode": "poweroff"}))
-    assert run(admin, admin.delete(f"/vms/{vm_id}"))["state"] == "succeeded"
 
 
 def next_step(page: Page) -> None:

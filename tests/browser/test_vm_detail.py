@@ -11,9 +11,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ConsoleErrors, log_in, screenshot
+from tests.browser.conftest import ConsoleErrors, log_in, make_vm, remove_vm, screenshot
 from tests.cna_agent.conftest import PREFIX
-from tests.e2e.processes import Process, wait_until
+from tests.e2e.processes import Process
 from tests.e2e.vmlab import run, wait_task
 
 # A TCG guest starts and stops within seconds, but the box is shared (ms).
@@ -33,28 +33,9 @@ def detail_vm(web_admin: httpx.Client, web_node: dict[str, Any]) -> Iterator[dic
         "cdroms": [{}],
         "power_on": False,
     }
-    vm = create_vm(web_admin, spec)
+    vm = make_vm(web_admin, spec)
     yield vm
-    stop = web_admin.post(f"/vms/{vm['id']}/actions/stop", json={"mode": "poweroff"})
-    if stop.status_code == 202:
-        wait_task(web_admin, stop.json()["task"]["id"])
-    gone = web_admin.delete(f"/vms/{vm['id']}", params={"delete_volumes": "true"})
-    if gone.status_code == 202:
-        wait_task(web_admin, gone.json()["task"]["id"])
-
-
-def create_vm(admin: httpx.Client, spec: dict[str, Any]) -> dict[str, Any]:
-    """Create a VM and wait for it; a node that has just enrolled may not have reported
-    its datastore yet (409 ``no_valid_host``), so ask again for a while."""
-
-    def placed() -> httpx.Response | None:
-        answer = admin.post("/vms", json=spec)
-        return answer if answer.status_code != 409 else None
-
-    task = run(admin, wait_until(placed, timeout_s=30, what="a host to take the VM"))
-    assert task["state"] == "succeeded", task
-    vm: dict[str, Any] = admin.get(f"/vms/{task['target_id']}").json()
-    return vm
+    remove_vm(web_admin, vm["id"])
 
 
 def mark(page: Page) -> None:
@@ -133,7 +114,7 @@ def test_the_page_in_chinese(
         "memory_mib": 128,
         "disks": [{"size_mib": 16}],
     }
-    vm_id = create_vm(web_admin, spec)["id"]
+    vm_id = make_vm(web_admin, spec)["id"]
     errors = ConsoleErrors()
     context = browser.new_context(
         base_url=web_vrm.url,

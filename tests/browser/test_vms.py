@@ -11,9 +11,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ConsoleErrors, log_in, screenshot
+from tests.browser.conftest import ConsoleErrors, log_in, make_vm, remove_vm, screenshot
 from tests.cna_agent.conftest import PREFIX
-from tests.e2e.vmlab import run
 
 NAMES = ("bulk-a", "bulk-b", "bulk-c")
 
@@ -30,17 +29,10 @@ def bulk_vms(web_admin: httpx.Client, web_node: dict[str, Any]) -> Iterator[dict
             "memory_mib": 64,
             "disks": [{"size_mib": 16}],
         }
-        created = web_admin.post("/vms", json=body)
-        assert run(web_admin, created)["state"] == "succeeded"
-        made[name] = created.json()["vm"]["id"]
+        made[name] = make_vm(web_admin, body)["id"]
     yield made
     for vm_id in made.values():
-        vm = web_admin.get(f"/vms/{vm_id}")
-        if vm.status_code == 404:
-            continue
-        if vm.json()["state"] != "stopped":
-            run(web_admin, web_admin.post(f"/vms/{vm_id}/actions/stop", json={"mode": "poweroff"}))
-        run(web_admin, web_admin.delete(f"/vms/{vm_id}", params={"delete_volumes": "true"}))
+        remove_vm(web_admin, vm_id)
 
 
 def names_shown(page: Page) -> list[str]:

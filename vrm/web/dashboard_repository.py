@@ -78,30 +78,22 @@ class DashboardRepository:
 
     def hosts_per_cluster(self, cluster_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
         """How many hosts each of ``cluster_ids`` has."""
-        stmt = (
-            select(Host.cluster_id, func.count())
-            .where(Host.cluster_id.in_(list(cluster_ids)))
-            .group_by(Host.cluster_id)
-        )
-        return dict(self.session.execute(stmt).all())
+        return self._counts(Host.cluster_id, Host.cluster_id.in_(list(cluster_ids)))
 
     def vms_per_cluster(self, cluster_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
         """How many VMs (templates aside) each of ``cluster_ids`` has."""
-        stmt = (
-            select(Vm.cluster_id, func.count())
-            .where(Vm.cluster_id.in_(list(cluster_ids)), Vm.is_template.is_(False))
-            .group_by(Vm.cluster_id)
+        return self._counts(
+            Vm.cluster_id, Vm.cluster_id.in_(list(cluster_ids)), Vm.is_template.is_(False)
         )
-        return dict(self.session.execute(stmt).all())
 
     def vms_per_host(self, host_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
         """How many VMs (templates aside) each of ``host_ids`` carries."""
-        stmt = (
-            select(Vm.host_id, func.count())
-            .where(Vm.host_id.in_(list(host_ids)), Vm.is_template.is_(False))
-            .group_by(Vm.host_id)
-        )
-        return {host: n for host, n in self.session.execute(stmt) if host is not None}
+        return self._counts(Vm.host_id, Vm.host_id.in_(list(host_ids)), Vm.is_template.is_(False))
+
+    def _counts(self, key: Any, *where: Any) -> dict[uuid.UUID, int]:
+        """How many rows matching ``where`` each value of ``key`` has."""
+        stmt = select(key, func.count()).where(*where).group_by(key)
+        return {value: n for value, n in self.session.execute(stmt) if value is not None}
 
     def datastores(self, limit: int) -> Sequence[RowMapping]:
         """The fullest datastores first, with what their volumes are provisioned."""

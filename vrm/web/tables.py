@@ -56,6 +56,7 @@ class TableSpec:
             page=min(max(_int(query.get("page"), 1), 1), MAX_PAGE),
             per_page=size if size in PAGE_SIZES else self.page_size,
             search_column=self.search,
+            uuid_filters=frozenset(n for n, allowed in self.filters.items() if allowed is None),
         )
 
 
@@ -70,6 +71,8 @@ class TableState:
     page: int
     per_page: int
     search_column: str | None
+    # The filters whose values are ids (the repository compares them as UUIDs).
+    uuid_filters: frozenset[str] = frozenset()
 
     @property
     def params(self) -> ListParams:
@@ -79,9 +82,13 @@ class TableState:
         )
 
     def where(self, **converted: Any) -> dict[str, Any]:
-        """The repository's filters: the chosen ones (``converted`` replaces raw values)
-        and the search box as a ``Contains`` on its column."""
-        chosen: dict[str, Any] = {**self.filters, **converted}
+        """The repository's filters: the chosen ones (ids as UUIDs; ``converted`` replaces
+        raw values) and the search box as a ``Contains`` on its column."""
+        chosen: dict[str, Any] = {
+            name: uuid.UUID(value) if name in self.uuid_filters else value
+            for name, value in self.filters.items()
+        }
+        chosen.update(converted)
         if self.q and self.search_column:
             chosen[self.search_column] = Contains(self.q)
         return chosen

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -47,7 +48,10 @@ def new_feed(factory: sessionmaker[Session]) -> ChangeFeed:
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), 60))
+    """Run ``scenario`` on an event loop of its own thread (the browser tests' Playwright
+    keeps a loop running in the main thread of the same pytest process)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, asyncio.wait_for(scenario(), 60)).result()
 
 
 async def items_of(listener: Listener, kind: str, item_id: uuid.UUID) -> list[dict[str, Any]]:

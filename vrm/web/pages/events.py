@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -118,8 +117,6 @@ def _where(table: TableState) -> dict[str, Any]:
         converted["severity"] = Severity(table.filters["severity"])
     if "state" in table.filters:
         converted["state"] = AlarmState(table.filters["state"])
-    if "target_id" in table.filters:
-        converted["target_id"] = uuid.UUID(table.filters["target_id"])
     # A typed part of a code finds it (``fault`` finds ``host_fault``).
     for name in _PART_OF_CODE:
         if name in table.filters:

@@ -36,10 +36,7 @@ HOST_VM_TABLE = TableSpec(
 def host_list(request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
     """Hosts in a table with their state, usage and allocation, updated live."""
     table = HOST_TABLE.read(request)
-    filters = table.where()
-    if "cluster_id" in table.filters:
-        filters["cluster_id"] = uuid.UUID(table.filters["cluster_id"])
-    items, total = HostRepository(session).page(table.params, filters)
+    items, total = HostRepository(session).page(table.params, table.where())
     repo = DashboardRepository(session)
     ratios = cluster_ratios(session, list({h.cluster_id for h in items}))
     rows = {row["id"]: row for row in repo.capacity_rows(host_ids=[h.id for h in items])}

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
@@ -63,9 +60,7 @@ def volume_list(request: Request, session: SessionDep, user: PageUser) -> HTMLRe
     """Volumes in a server-side table, filtered by datastore and state."""
     table = VOLUME_TABLE.read(request)
     datastores = _datastores(session)
-    volumes, total = service.list_volumes(
-        session, params=table.params, filters=_with_uuids(table.where(), table.filters)
-    )
+    volumes, total = service.list_volumes(session, params=table.params, filters=table.where())
     return page(
         request,
         "storage/volumes.html",
@@ -87,9 +82,7 @@ def image_list(request: Request, session: SessionDep, user: PageUser) -> HTMLRes
     """The image library, with upload from the browser and import from a URL."""
     table = IMAGE_TABLE.read(request)
     datastores = _datastores(session)
-    items, total = images.list_images(
-        session, params=table.params, filters=_with_uuids(table.where(), table.filters)
-    )
+    items, total = images.list_images(session, params=table.params, filters=table.where())
     return page(
         request,
         "storage/images.html",
@@ -109,10 +102,3 @@ def image_list(request: Request, session: SessionDep, user: PageUser) -> HTMLRes
 def _datastores(session: Session) -> list[DatastoreView]:
     items, _ = service.list_datastores(session, params=_ALL, filters={})
     return items
-
-
-def _with_uuids(where: dict[str, Any], chosen: dict[str, str]) -> dict[str, Any]:
-    """The repository's filters with the chosen datastore as a UUID."""
-    if "datastore_id" in chosen:
-        where["datastore_id"] = uuid.UUID(chosen["datastore_id"])
-    return where

@@ -87,11 +87,8 @@ def task_table(request: Request) -> TableState:
 def task_list(request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
     """Every task, newest first: live progress, errors with hints, cancel where allowed."""
     table = task_table(request)
-    filters: dict[str, object] = dict(table.filters)
-    if "target_id" in filters:
-        filters["target_id"] = uuid.UUID(table.filters["target_id"])
     repo = TaskPageRepository(session)
-    rows, total = repo.page(table.params, filters)
+    rows, total = repo.page(table.params, table.where())
     return page(
         request,
         "tasks/list.html",

@@ -32,11 +32,7 @@ VM_TABLE = TableSpec(
 def vm_list(request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
     """VMs (not templates) in a table, with the inventory tree beside it."""
     table = VM_TABLE.read(request)
-    filters = table.where(is_template=False)
-    for name in ("cluster_id", "host_id"):
-        if name in table.filters:
-            filters[name] = uuid.UUID(table.filters[name])
-    vms = views.vm_page(session, params=table.params, filters=filters)
+    vms = views.vm_page(session, params=table.params, filters=table.where(is_template=False))
     sites = inventory.tree(session)
     clusters = {c.id: c.name for s in sites for c in s.clusters}
     hosts = {h.id: h.name for s in sites for c in s.clusters for h in c.hosts}
