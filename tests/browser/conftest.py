@@ -1,8 +1,10 @@
 """Browser tests: Debian's Chromium driven by Playwright against a real VRM and agent.
 
-One Chromium for the whole run and one VRM with an enrolled agent on qemu:///system
-for the whole browser suite (they take seconds to start); every test gets a fresh
-browser context (no cookies), and fails if any page it opened logged an error.
+One Chromium and one VRM with an enrolled agent on qemu:///system for the whole browser
+package (they take seconds to start), ended with it: Playwright's sync API keeps an
+event loop running in the main thread while it lives, which would break every later
+test that calls ``asyncio.run``. Every test gets a fresh browser context (no cookies),
+and fails if any page it opened logged an error.
 Screenshots go to var/artifacts/screenshots/ (git-ignored).
 """
 
@@ -38,7 +40,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "artifacts" / "scree
 TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless (never a browser Playwright downloads)."""
     with sync_playwright() as playwright:
@@ -47,7 +49,7 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def web_vrm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     """A VRM process the browser tests share."""
     proc = start_vrm(
@@ -60,14 +62,14 @@ def web_vrm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def web_admin(web_vrm: Process) -> Iterator[httpx.Client]:
     """An API client of the shared VRM, logged in as admin (to arrange what pages show)."""
     with logged_in(web_vrm) as client:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def web_node(
     tmp_path_factory: pytest.TempPathFactory, web_vrm: Process, web_admin: httpx.Client
 ) -> Iterator[dict[str, Any]]:
