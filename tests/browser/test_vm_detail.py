@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import ConsoleErrors, log_in, make_vm, remove_vm, screenshot
 from tests.cna_agent.conftest import PREFIX
-from tests.e2e.processes import Process
+from tests.e2e.processes import Process, wait_until
 from tests.e2e.vmlab import run, wait_task
 
 # A TCG guest starts and stops within seconds, but the box is shared (ms).
@@ -56,6 +56,34 @@ def confirm(page: Page) -> None:
     expect(dialog).to_have_count(0)
 
 
+def test_disks_and_settings_change_through_their_forms(
+    page: Page, web_admin: httpx.Client, detail_vm: dict[str, Any]
+) -> None:
+    log_in(page)
+    page.goto(f"/vms/{detail_vm['id']}")
+    mark(page)
+    disks = page.locator("#vm-disks")
+    disks.get_by_label("New disk (MiB)").fill("16")
+    disks.get_by_role("button", name="Attach disk").click()
+    # The section is read again when the VM's task ends: the new disk shows, no reload.
+    expect(disks.locator("tbody tr")).to_have_count(2, timeout=STATE_MS)
+    expect(disks).to_contain_text("vdb")
+    page.get_by_role("button", name="Detach disk vdb").click()
+    confirm(page)
+    expect(page.locator("#vm-disks tbody tr")).to_have_count(1, timeout=STATE_MS)
+    settings = page.get_by_role("form", name="Settings")
+    settings.get_by_label("Description").fill("set in the page")
+    settings.get_by_role("button", name="Save settings").click()
+    wait_until(
+        lambda: web_admin.get(f"/vms/{detail_vm['id']}").json()["description"] == "set in the page",
+        timeout_s=10,
+        what="the description to be saved",
+    )
+    volumes = web_admin.get("/volumes", params={"limit": 1000}).json()["items"]
+    assert any(volume["name"].endswith("vdb") for volume in volumes), "a detached volume is kept"
+    assert stayed(page)
+
+
 def test_start_power_off_and_delete_with_the_buttons(
     page: Page, web_admin: httpx.Client, detail_vm: dict[str, Any]
 ) -> None:
@@ -63,7 +91,7 @@ def test_start_power_off_and_delete_with_the_buttons(
     page.goto(f"/vms/{detail_vm['id']}")
     state = page.locator(".page-head [data-live-state]")
     expect(state).to_have_text("stopped")
-    expect(page.get_by_text("v100")).to_be_visible()
+    expect(page.get_by_role("link", name="v100")).to_be_visible()
     expect(page.get_by_role("button", name="Power off now")).to_be_disabled()
     screenshot(page, "vm-detail-stopped")
     mark(page)

@@ -30,6 +30,11 @@ pytestmark = pytest.mark.db
 
 # The operations the page has buttons (or forms) for.
 BUTTON_OPS = {
+    "attach-disk",
+    "detach-disk",
+    "attach-nic",
+    "detach-nic",
+    "set-ips",
     "start",
     "stop",
     "reboot",
@@ -156,13 +161,14 @@ def test_the_buttons_follow_the_state(session: Session, web_login: WebLogin, vm:
     assert "Start VM…" in html
 
 
-def test_a_template_may_only_be_cloned_or_deleted(
+def test_a_template_may_only_be_cloned_exported_or_deleted(
     session: Session, web_login: WebLogin, vm: Vm
 ) -> None:
     session.execute(update(Vm).where(Vm.id == vm.id).values(is_template=True))
     session.commit()
     html = web_login("rita", "admin").get(f"/vms/{vm.id}", headers=HTML).text
-    assert enabled_ops(html) == {"clone", "delete"}
+    assert enabled_ops(html) == {"clone", "export-image", "delete"}
+    assert "Export as image" in html
 
 
 def test_a_viewer_sees_no_buttons(web_login: WebLogin, vm: Vm) -> None:

@@ -15,13 +15,16 @@ from vrm.web.deps import PageUser
 from vrm.web.pages.tasks import task_words
 from vrm.web.render import page
 from vrm.web.tasks_repository import TaskPageRepository, VmPageRepository
+from vrm.web.vm_create_repository import WizardRepository
 
 router = APIRouter(include_in_schema=False)
 
 # How many of the VM's latest tasks and events the page lists.
 RECENT = 20
+# How many port groups the attach-NIC menu offers.
+PORT_GROUPS = 500
 # What a template still allows (everything else answers 409 vm_is_template).
-TEMPLATE_OPERATIONS = frozenset({Operation.CLONE, Operation.DELETE})
+TEMPLATE_OPERATIONS = frozenset({Operation.CLONE, Operation.EXPORT_IMAGE, Operation.DELETE})
 
 
 def enabled_operations(vm: VmRead) -> set[str]:
@@ -60,6 +63,7 @@ def vm_detail(
         port_groups=repo.port_group_names({nic.port_group_id for nic in vm.nics}),
         images=repo.image_names({d.image_id for d in vm.cdroms if d.image_id is not None}),
         snapshots=repo.snapshots(vm.id),
+        attachable_port_groups=WizardRepository(session).port_groups(PORT_GROUPS),
         tasks=repo.tasks(vm.id, RECENT),
         events=repo.events(vm.id, RECENT),
         enabled=enabled_operations(vm),
