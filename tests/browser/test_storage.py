@@ -55,7 +55,8 @@ def test_upload_an_image_from_the_browser_then_delete_it(
         # Delete it, with the confirmation: the row goes when its task has removed the file.
         row.get_by_role("button", name="Delete").click()
         page.get_by_role("dialog").get_by_role("button", name="Delete").click()
-        expect(row).to_have_count(0)
+        # A loaded machine may take a while to run the task.
+        expect(row).to_have_count(0, timeout=30_000)
     finally:
         if image_id and web_admin.get(f"/images/{image_id}").status_code == 200:
             web_admin.delete(f"/images/{image_id}")

@@ -178,6 +178,8 @@ document.addEventListener("click", async (event) => {
     row.dataset.deleting = "true";
     renderRow(row, { ...image, task_id: task ? task.id : image.task_id });
     toast(t("Done: the task is queued."), "ok");
+    // The task may have ended before its answer reached us.
+    if (task && ended.get(String(task.id)) === "succeeded") row.remove();
   } catch (error) {
     toast(error.message, "error");
   } finally {
@@ -187,8 +189,11 @@ document.addEventListener("click", async (event) => {
 
 // A row's task ended (import, delete): a deleted image leaves the table, any other
 // row reads its image once.
+const ended = new Map();
 onLive("task", (task) => {
   if (!ENDED.has(task.state)) return;
+  ended.set(String(task.id), task.state);
+  if (ended.size > 200) ended.delete(ended.keys().next().value);
   const row = document.querySelector(`tr[data-task-id="${CSS.escape(String(task.id))}"]`);
   if (!row) return;
   if (row.dataset.deleting && task.state === "succeeded") row.remove();

@@ -106,7 +106,7 @@ def guest(qemu_hv: Hypervisor, image_dir: Path) -> Guest:
 def wait_for_disk_reads(guest: Guest, uuid: UUID) -> DomainStats:
     """The guest's counters once SeaBIOS has read its disk looking for a boot sector."""
     # TCG under a loaded CI machine can take a while to get that far: be generous.
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while True:
         [stats] = [s for s in domain_stats(guest.hv) if s.uuid == uuid]
         if stats.block_rd_bytes > 0 or time.monotonic() > deadline:
