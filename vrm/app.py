@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vrm import __version__
-from vrm.agents.directory import default_clients
+from vrm.agents.directory import AgentClients
 from vrm.agents.ingest import HeartbeatIngest
 from vrm.api import include_api
 from vrm.auth.cache import PrincipalCache
@@ -27,17 +27,16 @@ from vrm.auth.uses import TokenUses
 from vrm.config import Settings, db_pool_size, heartbeat_retry_after_s, thread_pool_size
 from vrm.db import make_engine, make_session_factory
 from vrm.errors import Overloaded, VrmError
+from vrm.flows import all_flows
 from vrm.health import router as health_router
-from vrm.images import flows as _image_flows  # noqa: F401  (registers the image flows)
 from vrm.jobs import JobRunner
 from vrm.load.admission import Admission
 from vrm.load.lag import LoopLag
 from vrm.load.shedding import ShedHeartbeats
 from vrm.load.writebehind import WriteBehind
-from vrm.network import flows as _network_flows  # noqa: F401  (registers the network flow)
 from vrm.paths import STATIC_DIR
+from vrm.tasks.flow import FlowRegistry, TaskRuntime
 from vrm.tasks.worker import TaskWorker
-from vrm.vms import flows as _vm_flows  # noqa: F401  (registers the VM flows)
 from vrm.web import errors as web_errors
 from vrm.web.deps import LoginRequired
 from vrm.web.feed import ChangeFeed
@@ -65,9 +64,17 @@ _HTTP_CODES = {
 
 
 def create_app(
-    settings: Settings, engine: Engine | None = None, *, background_jobs: bool = True
+    settings: Settings,
+    engine: Engine | None = None,
+    *,
+    background_jobs: bool = True,
+    flows: FlowRegistry | None = None,
+    agent_clients: AgentClients | None = None,
 ) -> FastAPI:
     """Build the application over ``engine`` (made from the settings when not given).
+
+    ``flows`` and ``agent_clients`` default to every flow and real HTTP clients; a test
+    or a fleet simulator may give its own.
 
     ``background_jobs`` starts the periodic jobs, the task worker, the write-behind
     thread (heartbeats, token uses) and the event-loop lag monitor with the app; tests
@@ -99,7 +106,7 @@ def create_app(
                     runner.stop()
             await state.feed.stop()
             await state.lag.stop()
-            default_clients().close()
+            state.tasks.clients.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -110,7 +117,8 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
     )
-    _install_state(app, settings, engine)
+    runtime = TaskRuntime(settings, flows or all_flows(), agent_clients or AgentClients())
+    _install_state(app, runtime, engine)
     _install_error_handlers(app)
     app.add_middleware(
         ShedHeartbeats, lag=app.state.lag, retry_after_s=heartbeat_retry_after_s(settings)
@@ -125,17 +133,18 @@ def create_app(
     return app
 
 
-def _install_state(app: FastAPI, settings: Settings, engine: Engine | None) -> None:
-    """The process-wide parts the requests share: database, load control, buffers."""
+def _install_state(app: FastAPI, runtime: TaskRuntime, engine: Engine | None) -> None:
+    """The process-wide parts the requests share: database, load control, buffers, tasks."""
     state = app.state
-    state.settings = settings
+    state.settings = settings = runtime.settings
+    state.tasks = runtime
     state.engine = engine or make_engine(settings.database_url, pool_size=db_pool_size(settings))
     state.session_factory = make_session_factory(state.engine)
     state.read_session_factory = make_session_factory(state.engine, read_only=True)
     # Short transactions of their own, for work outside a request's session (streams).
     state.write_scope = state.session_factory.begin
     state.read_scope = state.read_session_factory.begin
-    state.task_worker = TaskWorker(state.session_factory, settings)
+    state.task_worker = TaskWorker(state.session_factory, runtime)
     state.admission = Admission(
         turns=settings.db_concurrency,
         queue=settings.request_queue,

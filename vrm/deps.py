@@ -19,6 +19,7 @@ from vrm.db import SessionScope
 from vrm.errors import Forbidden, Unauthorized
 from vrm.load.admission import Admission
 from vrm.models.base import utcnow
+from vrm.tasks.flow import TaskRuntime
 
 # Requests with these methods only read: their session never takes a write lock.
 T = TypeVar("T")
@@ -30,6 +31,12 @@ async def get_settings(request: Request) -> Settings:
     """The settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def get_tasks(request: Request) -> TaskRuntime:
+    """The task runtime of this VRM process (flows and agent clients)."""
+    runtime: TaskRuntime = request.app.state.tasks
+    return runtime
 
 
 async def db_turn(request: Request) -> AsyncIterator[None]:
@@ -90,6 +97,7 @@ def _end(session: Session, *, commit: bool) -> None:
 # got 202 (or 201) can at once read what it created, and a failed commit is an error.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+TasksDep = Annotated[TaskRuntime, Depends(get_tasks)]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/token")
 

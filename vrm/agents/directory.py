@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import NamedTuple
 
 import httpx
@@ -23,6 +24,10 @@ from vrm.hosts.repository import HostRepository
 MAX_HOSTS = 4096
 
 
+# Makes the client of an agent from its URL, the credential VRM presents and a timeout.
+ClientFactory = Callable[[str, str, float], AgentClient]
+
+
 class _Pooled(NamedTuple):
     """A client and what it was made for: the agent's URL, the credential, the timeout."""
 
@@ -34,14 +39,24 @@ class AgentClients:
     """One shared client per host agent, least recently used dropped beyond ``max_hosts``.
 
     A host's client is reused while its URL, credential and timeout stay the same;
-    a replaced or dropped client is closed. Safe to use from many threads.
+    a replaced or dropped client is closed. Safe to use from many threads. Clients are
+    made by ``factory`` (a test or a fleet simulator plugs in its own), by default real
+    HTTP clients over ``transport``.
     """
 
     def __init__(
-        self, *, max_hosts: int = MAX_HOSTS, transport: httpx.BaseTransport | None = None
+        self,
+        *,
+        max_hosts: int = MAX_HOSTS,
+        transport: httpx.BaseTransport | None = None,
+        factory: ClientFactory | None = None,
     ) -> None:
         self._max_hosts = max_hosts
-        self._transport = transport
+        self._factory = factory or (
+            lambda url, credential, timeout_s: AgentClient(
+                url, credential, timeout_s=timeout_s, transport=transport
+            )
+        )
         self._lock = threading.Lock()
         self._pooled: OrderedDict[uuid.UUID, _Pooled] = OrderedDict()
 
@@ -55,9 +70,7 @@ class AgentClients:
             if found is not None and found.made_for == made_for:
                 self._pooled.move_to_end(host_id)
                 return found.client
-            client = AgentClient(
-                agent_url, credential, timeout_s=timeout_s, transport=self._transport
-            )
+            client = self._factory(agent_url, credential, timeout_s)
             self._pooled[host_id] = _Pooled(made_for, client)
             self._pooled.move_to_end(host_id)
             stale = [found.client] if found is not None else []
@@ -88,24 +101,12 @@ def _close_all(clients: list[AgentClient]) -> None:
         client.close()
 
 
-_DEFAULT_CLIENTS = AgentClients()
-
-
-def default_clients() -> AgentClients:
-    """The process-wide agent clients; close them when the process shuts down."""
-    return _DEFAULT_CLIENTS
-
-
 def agent_for(
-    session: Session,
-    settings: Settings,
-    host_id: uuid.UUID,
-    clients: AgentClients | None = None,
+    session: Session, settings: Settings, host_id: uuid.UUID, clients: AgentClients
 ) -> AgentClient:
     """The shared client for the agent of ``host_id`` (do not close it)."""
     host = get_or_404(HostRepository(session), host_id, "host")
-    registry = clients if clients is not None else default_clients()
-    return registry.get(
+    return clients.get(
         host.id,
         host.agent_url,
         vrm_credential(settings.secret_key, host.id),

@@ -16,7 +16,7 @@ from vrm.images.service import apply_report, mark_failed
 from vrm.images.upload import UPLOAD
 from vrm.models import Image, Vm, Volume
 from vrm.models.enums import ImageSource, ImageState
-from vrm.tasks.flow import Flow, TaskFailure, register
+from vrm.tasks.flow import Flow, TaskFailure
 from vrm.vms.repository import VmRepository
 from vrm.vms.spec import pool_of
 from vrm.vms.states import Operation as VmOperation
@@ -88,7 +88,6 @@ class ImageFlow(Flow):
             VmRepository(self.ctx.session).set_state(vm, vm.state)
 
 
-@register
 class ImportFlow(ImageFlow):
     """A node fetches an image (URL, path) or copies a template's disk into one."""
 
@@ -150,7 +149,6 @@ class ImportFlow(ImageFlow):
         return ImageImport(format=fmt, volume=ref, max_bytes=max_bytes)
 
 
-@register
 class UploadFlow(ImageFlow):
     """An upload runs in its request; a worker runs this only when that VRM died."""
 
@@ -165,7 +163,6 @@ class UploadFlow(ImageFlow):
         )
 
 
-@register
 class DeleteFlow(ImageFlow):
     """Remove an image's file from its datastore, then its record."""
 

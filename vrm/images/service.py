@@ -28,13 +28,14 @@ from vrm.models.enums import ImageFormat, ImageSource, ImageState
 from vrm.scheduler.service import default_datastore_id
 from vrm.storage.repository import DatastoreRepository, VolumeRepository
 from vrm.tasks.service import queue_task
+from vrm.tasks.types import TaskType
 from vrm.vms.repository import VmRepository
 from vrm.vms.states import Operation
 
 KIND = "image"
 MIB = 1024 * 1024
-IMPORT = "image.import"
-DELETE = "image.delete"
+IMPORT = TaskType.IMAGE_IMPORT
+DELETE = TaskType.IMAGE_DELETE
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,10 +43,11 @@ from vrm.storage.repository import DatastoreRepository
 from vrm.tasks.engine import mark_failed as mark_task_failed
 from vrm.tasks.flow import TaskFailure
 from vrm.tasks.service import queue_task
+from vrm.tasks.types import TaskType
 
 log = logging.getLogger(__name__)
 
-UPLOAD = "image.upload"
+UPLOAD = TaskType.IMAGE_UPLOAD
 PROGRESS_S = 2.0
 # What VRM holds of an upload at most: one block on its way to the node.
 BLOCK = 4 * 1024 * 1024

@@ -6,11 +6,10 @@ from sqlalchemy import select
 
 from vrm.models import Cluster, Dvs, Host
 from vrm.network.push import SYNC
-from vrm.tasks.flow import Flow, register
+from vrm.tasks.flow import Flow
 from vrm.vms.spec import network_spec
 
 
-@register
 class SyncNetworksFlow(Flow):
     """Ensure every DVS of the host's site (bridge, libvirt network, port groups with their
     VLANs, running ports retagged), then remove the bridges of deleted DVSs."""

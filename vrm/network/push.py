@@ -22,8 +22,9 @@ from vrm.models.enums import TaskState
 from vrm.network.repository import DvsRepository
 from vrm.repository import changed_one
 from vrm.tasks.service import queue_task
+from vrm.tasks.types import TaskType
 
-SYNC = "host.sync_networks"
+SYNC = TaskType.HOST_SYNC_NETWORKS
 
 
 def push_site(

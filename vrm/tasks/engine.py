@@ -14,13 +14,12 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from vrm.agents.client import AgentCallError
-from vrm.config import Settings
 from vrm.errors import VrmError
 from vrm.events.emit import emit
 from vrm.models import Task
 from vrm.models.base import utcnow
 from vrm.models.enums import Severity, TaskState
-from vrm.tasks.flow import FLOWS, Flow, FlowContext, TaskFailure
+from vrm.tasks.flow import Flow, TaskFailure, TaskRuntime
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ DONE = "done"
 
 
 def run_task(
-    factory: sessionmaker[Session], settings: Settings, task_id: uuid.UUID, worker: str
+    factory: sessionmaker[Session], runtime: TaskRuntime, task_id: uuid.UUID, worker: str
 ) -> None:
     """Run the task's remaining steps while this worker holds it."""
     while True:
@@ -36,16 +35,16 @@ def run_task(
             task = session.get(Task, task_id)
             if task is None or task.state != TaskState.RUNNING or task.claimed_by != worker:
                 return
-            ctx = FlowContext(session, task, settings)
+            flow = runtime.flow(session, task)
             try:
-                finished = _advance(FLOWS[task.type](ctx), task)
+                finished = _advance(flow, task)
                 session.commit()
             except Exception as exc:
                 session.rollback()
-                _failed(factory, settings, task_id, worker, _classify(exc))
+                _failed(factory, runtime, task_id, worker, _classify(exc))
                 return
             finally:
-                ctx.close()
+                flow.ctx.close()
         if finished:
             return
 
@@ -79,7 +78,7 @@ def _classify(exc: Exception) -> TaskFailure:
 
 def _failed(
     factory: sessionmaker[Session],
-    settings: Settings,
+    runtime: TaskRuntime,
     task_id: uuid.UUID,
     worker: str,
     failure: TaskFailure,
@@ -89,10 +88,10 @@ def _failed(
         task = session.get(Task, task_id)
         if task is None or task.claimed_by != worker:
             return
-        if failure.retryable and task.attempts + 1 < settings.task_max_attempts:
+        if failure.retryable and task.attempts + 1 < runtime.settings.task_max_attempts:
             _requeue(task, failure)
         else:
-            mark_failed(session, _compensate(session, settings, task, failure), failure)
+            mark_failed(session, _compensate(session, runtime, task, failure), failure)
         session.commit()
 
 
@@ -105,12 +104,12 @@ def _requeue(task: Task, failure: TaskFailure) -> None:
     log.info("task %s (%s) re-queued after: %s", task.id, task.type, failure)
 
 
-def _compensate(session: Session, settings: Settings, task: Task, failure: TaskFailure) -> Task:
+def _compensate(session: Session, runtime: TaskRuntime, task: Task, failure: TaskFailure) -> Task:
     """Run the flow's compensation; the (reloaded) task, to be marked failed."""
-    ctx = FlowContext(session, task, settings)
+    flow = runtime.flow(session, task)
     task_id = task.id
     try:
-        FLOWS[task.type](ctx).compensate(failure)
+        flow.compensate(failure)
         session.flush()
     except Exception:
         # What it wrote since its last agent call is dropped; the task still fails with
@@ -128,7 +127,7 @@ def _compensate(session: Session, settings: Settings, task: Task, failure: TaskF
             message=f"cleaning up after failed task {task.type} did not complete",
         )
     finally:
-        ctx.close()
+        flow.ctx.close()
     return task
 
 

@@ -10,15 +10,17 @@ part of the step's own transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
 from sqlalchemy.orm import Session
 
 from vrm.agents.client import AgentClient
-from vrm.agents.directory import AgentClients, agent_for, default_clients
+from vrm.agents.directory import AgentClients, agent_for
 from vrm.config import Settings
 from vrm.models import Task
+from vrm.tasks.types import TaskType
 
 
 class TaskFailure(Exception):
@@ -39,7 +41,7 @@ class FlowContext:
     task: Task
     settings: Settings
     # Shared by every step and task: clients stay open, their connections are reused.
-    clients: AgentClients = field(default_factory=default_clients)
+    clients: AgentClients
     _clients: dict[uuid.UUID, AgentClient] = field(default_factory=dict)
 
     def agent(self, host_id: uuid.UUID) -> AgentClient:
@@ -66,7 +68,7 @@ class FlowContext:
 class Flow:
     """Base of every flow; subclasses set ``type`` and ``steps`` and write the steps."""
 
-    type: ClassVar[str]
+    type: ClassVar[TaskType]
     steps: ClassVar[tuple[str, ...]]
 
     def __init__(self, ctx: FlowContext) -> None:
@@ -82,13 +84,51 @@ class Flow:
         """A queued task that never ran was cancelled: undo what its request recorded."""
 
 
-FLOWS: dict[str, type[Flow]] = {}
+class FlowRegistry(Mapping[TaskType, type[Flow]]):
+    """The flow of every task type, given explicitly (``vrm.flows.all_flows``).
+
+    Each type has exactly one flow: a duplicate or a type without its flow is refused
+    when the registry is made, so a missing flow shows at start-up.
+    """
+
+    def __init__(self, flows: Iterable[type[Flow]], *, complete: bool = True) -> None:
+        self._flows: dict[TaskType, type[Flow]] = {}
+        for flow in flows:
+            if flow.type in self._flows:
+                raise ValueError(f"two flows for task type {flow.type}")
+            self._flows[flow.type] = flow
+        missing = set(TaskType) - set(self._flows)
+        if complete and missing:
+            raise ValueError(f"no flow for task types {sorted(missing)}")
+
+    def __getitem__(self, key: TaskType) -> type[Flow]:
+        return self._flows[key]
+
+    def __iter__(self) -> Iterator[TaskType]:
+        return iter(self._flows)
+
+    def __len__(self) -> int:
+        return len(self._flows)
+
+    def of(self, task: Task) -> type[Flow]:
+        """The flow of a task (its stored type)."""
+        return self._flows[TaskType(task.type)]
 
 
-def register(cls: type[Flow]) -> type[Flow]:
-    """Class decorator: make a flow known to the engine under its ``type``."""
-    FLOWS[cls.type] = cls
-    return cls
+@dataclass(frozen=True)
+class TaskRuntime:
+    """What running tasks needs, made once per VRM process: settings, flows, agent clients.
+
+    A test or a fleet simulator supplies its own flows or agent clients here.
+    """
+
+    settings: Settings
+    flows: FlowRegistry
+    clients: AgentClients
+
+    def flow(self, session: Session, task: Task) -> Flow:
+        """The flow of ``task``, working in ``session``."""
+        return self.flows.of(task)(FlowContext(session, task, self.settings, self.clients))
 
 
 class _Releasing:

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from vrm.deps import CurrentUser, SessionDep, SettingsDep, Writer
+from vrm.deps import CurrentUser, SessionDep, TasksDep, Writer
 from vrm.errors import Conflict, Forbidden, NotFound, ValidationFailed, error_responses
 from vrm.listing import ListDep, TextFilter
 from vrm.models.enums import TaskState
@@ -41,8 +41,8 @@ def get_task(session: SessionDep, _user: CurrentUser, task_id: uuid.UUID) -> Tas
 
 @router.post("/{task_id}/cancel", responses=error_responses(Conflict, Forbidden, NotFound))
 def cancel_task(
-    session: SessionDep, settings: SettingsDep, user: Writer, task_id: uuid.UUID
+    session: SessionDep, runtime: TasksDep, user: Writer, task_id: uuid.UUID
 ) -> TaskRead:
     """Cancel a queued task that has not started; a running one answers 409."""
-    task = service.cancel_task(session, actor=user, settings=settings, task_id=task_id)
+    task = service.cancel_task(session, actor=user, runtime=runtime, task_id=task_id)
     return TaskRead.model_validate(task)

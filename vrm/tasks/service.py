@@ -9,13 +9,12 @@ from sqlalchemy.orm import Session
 
 from vrm.audit.service import record
 from vrm.auth.principal import Principal
-from vrm.config import Settings
 from vrm.crud import get_or_404
 from vrm.errors import Conflict
 from vrm.listing import ListParams
 from vrm.models import Task
 from vrm.models.base import utcnow
-from vrm.tasks.flow import FLOWS, FlowContext
+from vrm.tasks.flow import TaskRuntime
 from vrm.tasks.repository import TaskRepository
 
 KIND = "task"
@@ -58,7 +57,7 @@ def queue_task(
 
 
 def cancel_task(
-    session: Session, *, actor: Principal, settings: Settings, task_id: uuid.UUID
+    session: Session, *, actor: Principal, runtime: TaskRuntime, task_id: uuid.UUID
 ) -> Task:
     """Cancel a queued task that has not run yet; 409 otherwise."""
     repo = TaskRepository(session)
@@ -69,6 +68,6 @@ def cancel_task(
             code="task_not_cancellable",
             details={"state": task.state.value},
         )
-    FLOWS[task.type](FlowContext(session, task, settings)).release()
+    runtime.flow(session, task).release()
     record(session, actor=actor, action="task.cancel", target_type=KIND, target_id=task.id)
     return task

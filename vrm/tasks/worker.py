@@ -19,9 +19,9 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from vrm.config import Settings
 from vrm.models.base import utcnow
 from vrm.tasks.engine import run_task
+from vrm.tasks.flow import TaskRuntime
 from vrm.tasks.repository import TaskRepository
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,10 @@ IDLE_POLL_S = 0.5
 class TaskWorker:
     """Claims and runs tasks until stopped."""
 
-    def __init__(self, factory: sessionmaker[Session], settings: Settings) -> None:
+    def __init__(self, factory: sessionmaker[Session], runtime: TaskRuntime) -> None:
         self.factory = factory
-        self.settings = settings
+        self.runtime = runtime
+        self.settings = settings = runtime.settings
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._pool = ThreadPoolExecutor(settings.task_workers, thread_name_prefix="vrm-task")
         self._running: set[uuid.UUID] = set()
@@ -95,7 +96,7 @@ class TaskWorker:
 
     def _run(self, task_id: uuid.UUID) -> None:
         try:
-            run_task(self.factory, self.settings, task_id, self.name)
+            run_task(self.factory, self.runtime, task_id, self.name)
         except Exception:
             log.exception("task %s crashed", task_id)
         finally:

@@ -19,6 +19,7 @@ from vrm.scheduler.interface import PlacementRequest
 from vrm.scheduler.service import default_datastore_id, select_host
 from vrm.storage.repository import DatastoreRepository, VolumeRepository
 from vrm.tasks.service import queue_task
+from vrm.tasks.types import TaskType
 from vrm.vms import build
 from vrm.vms.repository import VmRepository
 from vrm.vms.schemas import (
@@ -162,7 +163,7 @@ def clone(
     }
     task = queue_task(
         session,
-        type="vm.clone",
+        type=TaskType.VM_CLONE,
         target_type="vm",
         target_id=copy.id,
         user_id=actor.user_id,

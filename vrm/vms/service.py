@@ -20,6 +20,7 @@ from vrm.models import Task, Vm
 from vrm.models.enums import VmState
 from vrm.scheduler.service import check_growth
 from vrm.tasks.service import queue_task
+from vrm.tasks.types import TaskType, vm_task
 from vrm.vms import build, checks
 from vrm.vms.checks import RESIZED
 from vrm.vms.repository import VmRepository
@@ -75,7 +76,7 @@ def create_vm(
     build.attach_new(session, vm, placement, data, plan, mac_prefix=mac_prefix)
     task = queue_task(
         session,
-        type="vm.create",
+        type=TaskType.VM_CREATE,
         target_type=KIND,
         target_id=vm.id,
         user_id=actor.user_id,
@@ -128,7 +129,7 @@ def operate(
     params = {**(params or {}), "previous_state": previous.value}
     task = queue_task(
         session,
-        type=f"vm.{op.value}",
+        type=vm_task(op),
         target_type=KIND,
         target_id=vm.id,
         user_id=actor.user_id,

@@ -15,7 +15,7 @@ from tests.factories import add_host, add_task
 from tests.vrm.network.factories import add_cluster
 from vrm.agents.client import AgentClient, tls_context
 from vrm.agents.credentials import vrm_credential
-from vrm.agents.directory import AgentClients, agent_for, default_clients
+from vrm.agents.directory import AgentClients, agent_for
 from vrm.config import Settings
 from vrm.tasks.flow import FlowContext
 
@@ -171,5 +171,17 @@ def test_a_step_commits_before_each_agent_call(session: Session, settings: Setti
     ctx.close()
 
 
-def test_the_default_registry_is_one_per_process() -> None:
-    assert default_clients() is default_clients()
+def test_clients_come_from_the_factory_given(settings: Settings) -> None:
+    made: list[tuple[str, str, float]] = []
+
+    def factory(url: str, credential: str, timeout_s: float) -> AgentClient:
+        made.append((url, credential, timeout_s))
+        return AgentClient(url, credential, timeout_s=timeout_s)
+
+    clients = AgentClients(factory=factory)
+    host_id = uuid.uuid4()
+    client = clients.get(host_id, "http://node:7070", "secret", timeout_s=5)
+    assert made == [("http://node:7070", "secret", 5)]
+    assert clients.get(host_id, "http://node:7070", "secret", timeout_s=5) is client
+    assert len(made) == 1, "a pooled client is reused, not made again"
+    clients.close()

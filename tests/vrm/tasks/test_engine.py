@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from vrm.agents.client import AgentUnreachable
+from vrm.agents.directory import AgentClients
 from vrm.config import Settings
 from vrm.db import make_session_factory
 from vrm.errors import ValidationFailed
@@ -21,7 +22,8 @@ from vrm.models import Event, Task
 from vrm.models.base import utcnow
 from vrm.models.enums import TaskState
 from vrm.tasks.engine import run_task
-from vrm.tasks.flow import Flow, TaskFailure, register
+from vrm.tasks.flow import Flow, FlowRegistry, TaskFailure, TaskRuntime
+from vrm.tasks.types import TaskType
 from vrm.tasks.worker import TaskWorker
 
 NewTask = Callable[..., uuid.UUID]
@@ -38,11 +40,13 @@ def _step(flow: Flow, name: str) -> None:
         raise pending.pop(0)
 
 
-@register
 class RecordingFlow(Flow):
-    """Three steps that record their runs; failures are injected per task."""
+    """Three steps that record their runs; failures are injected per task.
 
-    type = "test.recording"
+    It borrows a real task type: the tests' registry holds only this flow.
+    """
+
+    type = TaskType.HOST_SYNC_NETWORKS
     steps = ("one", "two", "three")
 
     def one(self) -> None:
@@ -72,13 +76,18 @@ def settings() -> Settings:
 
 
 @pytest.fixture
+def runtime(settings: Settings) -> TaskRuntime:
+    return TaskRuntime(settings, FlowRegistry([RecordingFlow], complete=False), AgentClients())
+
+
+@pytest.fixture
 def new_task(factory: sessionmaker[Session]) -> Iterator[NewTask]:
     made: list[uuid.UUID] = []
 
     def make(**columns: object) -> uuid.UUID:
         with factory.begin() as session:
             task = Task(
-                type="test.recording", target_type="test", target_id=uuid.uuid4(), **columns
+                type=RecordingFlow.type, target_type="test", target_id=uuid.uuid4(), **columns
             )
             session.add(task)
             session.flush()
@@ -109,12 +118,12 @@ def load(factory: sessionmaker[Session], task_id: uuid.UUID) -> Task:
 
 
 def test_runs_every_step_once_then_finishes(
-    factory: sessionmaker[Session], settings: Settings, new_task: NewTask
+    factory: sessionmaker[Session], settings: Settings, runtime: TaskRuntime, new_task: NewTask
 ) -> None:
     task_id = new_task()
-    worker = TaskWorker(factory, settings)
+    worker = TaskWorker(factory, runtime)
     claim(factory, settings, worker, task_id)
-    run_task(factory, settings, task_id, worker.name)
+    run_task(factory, runtime, task_id, worker.name)
     assert CALLS[task_id] == ["one", "two", "three", "finish"]
     task = load(factory, task_id)
     assert task.state == TaskState.SUCCEEDED
@@ -123,7 +132,7 @@ def test_runs_every_step_once_then_finishes(
 
 
 def test_a_dead_workers_task_resumes_at_its_step(
-    factory: sessionmaker[Session], settings: Settings, new_task: NewTask
+    factory: sessionmaker[Session], settings: Settings, runtime: TaskRuntime, new_task: NewTask
 ) -> None:
     # A worker that died after step "one": the task is running, its heartbeat stale.
     stale = utcnow() - timedelta(seconds=120)
@@ -134,15 +143,15 @@ def test_a_dead_workers_task_resumes_at_its_step(
         heartbeat_at=stale,
         progress=25,
     )
-    worker = TaskWorker(factory, settings)
+    worker = TaskWorker(factory, runtime)
     claim(factory, settings, worker, task_id)
-    run_task(factory, settings, task_id, worker.name)
+    run_task(factory, runtime, task_id, worker.name)
     assert CALLS[task_id] == ["two", "three", "finish"], "step one is not run again"
     assert load(factory, task_id).state == TaskState.SUCCEEDED
 
 
 def test_a_live_workers_task_is_left_alone(
-    factory: sessionmaker[Session], settings: Settings, new_task: NewTask
+    factory: sessionmaker[Session], settings: Settings, runtime: TaskRuntime, new_task: NewTask
 ) -> None:
     task_id = new_task(
         state=TaskState.RUNNING,
@@ -150,21 +159,21 @@ def test_a_live_workers_task_is_left_alone(
         claimed_by="busy-worker",
         heartbeat_at=utcnow(),
     )
-    worker = TaskWorker(factory, settings)
+    worker = TaskWorker(factory, runtime)
     assert task_id not in worker.claim_once()
-    run_task(factory, settings, task_id, worker.name)
+    run_task(factory, runtime, task_id, worker.name)
     assert task_id not in CALLS, "another worker's task is not run"
 
 
 def test_transient_failures_are_retried_later(
-    factory: sessionmaker[Session], settings: Settings, new_task: NewTask
+    factory: sessionmaker[Session], settings: Settings, runtime: TaskRuntime, new_task: NewTask
 ) -> None:
     task_id = new_task()
     unreachable = AgentUnreachable("down", code="agent_unreachable", status=None, retryable=True)
     FAIL[(task_id, "two")] = [unreachable]
-    worker = TaskWorker(factory, settings)
+    worker = TaskWorker(factory, runtime)
     claim(factory, settings, worker, task_id)
-    run_task(factory, settings, task_id, worker.name)
+    run_task(factory, runtime, task_id, worker.name)
     task = load(factory, task_id)
     assert task.state == TaskState.QUEUED
     assert task.attempts == 1
@@ -176,19 +185,19 @@ def test_transient_failures_are_retried_later(
         assert row is not None
         row.next_attempt_at = utcnow() - timedelta(seconds=1)
     claim(factory, settings, worker, task_id)
-    run_task(factory, settings, task_id, worker.name)
+    run_task(factory, runtime, task_id, worker.name)
     assert CALLS[task_id] == ["one", "two", "two", "three", "finish"]
     assert load(factory, task_id).state == TaskState.SUCCEEDED
 
 
 def test_permanent_failure_compensates_and_records_an_event(
-    factory: sessionmaker[Session], settings: Settings, new_task: NewTask
+    factory: sessionmaker[Session], settings: Settings, runtime: TaskRuntime, new_task: NewTask
 ) -> None:
     task_id = new_task()
     FAIL[(task_id, "two")] = [ValidationFailed("no such port group", code="port_group_gone")]
-    worker = TaskWorker(factory, settings)
+    worker = TaskWorker(factory, runtime)
     claim(factory, settings, worker, task_id)
-    run_task(factory, settings, task_id, worker.name)
+    run_task(factory, runtime, task_id, worker.name)
     assert CALLS[task_id] == ["one", "two", "compensate:port_group_gone"]
     task = load(factory, task_id)
     assert task.state == TaskState.FAILED
@@ -200,14 +209,14 @@ def test_permanent_failure_compensates_and_records_an_event(
 
 
 def test_retries_end_after_max_attempts(
-    factory: sessionmaker[Session], settings: Settings, new_task: NewTask
+    factory: sessionmaker[Session], settings: Settings, runtime: TaskRuntime, new_task: NewTask
 ) -> None:
     task_id = new_task(attempts=settings.task_max_attempts - 1)
     unreachable = AgentUnreachable("down", code="agent_unreachable", status=None, retryable=True)
     FAIL[(task_id, "one")] = [unreachable]
-    worker = TaskWorker(factory, settings)
+    worker = TaskWorker(factory, runtime)
     claim(factory, settings, worker, task_id)
-    run_task(factory, settings, task_id, worker.name)
+    run_task(factory, runtime, task_id, worker.name)
     task = load(factory, task_id)
     assert task.state == TaskState.FAILED
     assert task.error_code == "agent_unreachable"
@@ -215,13 +224,13 @@ def test_retries_end_after_max_attempts(
 
 
 def test_two_workers_never_run_one_task_twice(
-    factory: sessionmaker[Session], settings: Settings, new_task: NewTask
+    factory: sessionmaker[Session], settings: Settings, runtime: TaskRuntime, new_task: NewTask
 ) -> None:
     task_id = new_task()
-    first, second = TaskWorker(factory, settings), TaskWorker(factory, settings)
+    first, second = TaskWorker(factory, runtime), TaskWorker(factory, runtime)
     claim(factory, settings, first, task_id)
     assert task_id not in second.claim_once()
-    run_task(factory, settings, task_id, second.name)
+    run_task(factory, runtime, task_id, second.name)
     assert task_id not in CALLS
-    run_task(factory, settings, task_id, first.name)
+    run_task(factory, runtime, task_id, first.name)
     assert CALLS[task_id] == ["one", "two", "three", "finish"]

@@ -7,7 +7,8 @@ import uuid
 from cna_agent.protocol import VolumeSpec
 from vrm.models import Vm, Volume
 from vrm.models.enums import ObjectState, VmState
-from vrm.tasks.flow import TaskFailure, register
+from vrm.tasks.flow import TaskFailure
+from vrm.tasks.types import TaskType
 from vrm.vms.flows.base import VmFlow
 from vrm.vms.flows.create import CreateFlow
 from vrm.vms.repository import VmRepository
@@ -17,11 +18,10 @@ from vrm.vms.spec import pool_of
 FULL_COPY_TIMEOUT_S = 6 * 3600
 
 
-@register
 class CloneFlow(CreateFlow):
     """Create the copy like a new VM, its volumes made from the source's."""
 
-    type = "vm.clone"
+    type = TaskType.VM_CLONE
 
     def volumes(self) -> None:
         """Linked: qcow2 volumes backed by the source's; full: copies of them."""
@@ -78,11 +78,10 @@ class CloneFlow(CreateFlow):
             )
 
 
-@register
 class ConvertToTemplateFlow(VmFlow):
     """Mark a stopped VM as a template."""
 
-    type = "vm.convert-to-template"
+    type = TaskType.VM_CONVERT_TO_TEMPLATE
     steps = ("mark",)
 
     def mark(self) -> None:

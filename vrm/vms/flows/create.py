@@ -10,7 +10,8 @@ from cna_agent.protocol import VolumeReport, VolumeSpec
 from vrm.agents.client import AgentCallError
 from vrm.models import Dvs, Image, PortGroup, Volume
 from vrm.models.enums import ObjectState, VmState
-from vrm.tasks.flow import TaskFailure, register
+from vrm.tasks.flow import TaskFailure
+from vrm.tasks.types import TaskType
 from vrm.vms.flows.base import VmFlow
 from vrm.vms.spec import network_spec, pool_of, volume_name
 
@@ -21,11 +22,10 @@ COPY_WAIT_S = 300.0
 COPY_MIB_PER_S = 20.0
 
 
-@register
 class CreateFlow(VmFlow):
     """Bring a recorded VM into existence on the host the scheduler chose."""
 
-    type = "vm.create"
+    type = TaskType.VM_CREATE
     steps = ("networks", "volumes", "define", "power_on")
 
     def networks(self) -> None:

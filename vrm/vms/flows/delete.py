@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from vrm.models import Volume
 from vrm.models.enums import ObjectState
-from vrm.tasks.flow import register
+from vrm.tasks.types import TaskType
 from vrm.vms.flows.base import VmFlow
 
 
-@register
 class DeleteFlow(VmFlow):
     """Undefine the domain (and delete its volumes when asked), then forget the VM."""
 
-    type = "vm.delete"
+    type = TaskType.VM_DELETE
     steps = ("undefine", "forget")
 
     def undefine(self) -> None:

@@ -10,7 +10,8 @@ from vrm.errors import VrmError
 from vrm.models import Dvs, PortGroup, VmDisk, VmNic, Volume
 from vrm.models.enums import ObjectState, VmState
 from vrm.network import allocator
-from vrm.tasks.flow import TaskFailure, register
+from vrm.tasks.flow import TaskFailure
+from vrm.tasks.types import TaskType
 from vrm.vms.flows.base import VmFlow
 from vrm.vms.spec import disk_spec, network_spec, nic_spec, pool_of, volume_name
 
@@ -42,11 +43,10 @@ class _DiskFlow(VmFlow):
         self.end(self.previous_state())
 
 
-@register
 class AttachDiskFlow(_DiskFlow):
     """Create the new volume if there is one, then attach it."""
 
-    type = "vm.attach-disk"
+    type = TaskType.VM_ATTACH_DISK
     steps = ("create_volume", "attach")
 
     def create_volume(self) -> None:
@@ -89,11 +89,10 @@ class AttachDiskFlow(_DiskFlow):
         self.end(self.previous_state())
 
 
-@register
 class DetachDiskFlow(_DiskFlow):
     """Detach a disk, then keep its volume (available) or delete it."""
 
-    type = "vm.detach-disk"
+    type = TaskType.VM_DETACH_DISK
     steps = ("detach", "forget")
 
     def detach(self) -> None:
@@ -127,11 +126,10 @@ class _NicFlow(VmFlow):
         self.end(self.previous_state())
 
 
-@register
 class AttachNicFlow(_NicFlow):
     """Make sure the host has the port group's DVS, then attach the NIC."""
 
-    type = "vm.attach-nic"
+    type = TaskType.VM_ATTACH_NIC
     steps = ("network", "attach", "seed")
 
     def network(self) -> None:
@@ -163,11 +161,10 @@ class AttachNicFlow(_NicFlow):
         self.end(self.previous_state())
 
 
-@register
 class DetachNicFlow(_NicFlow):
     """Detach a NIC, then forget it."""
 
-    type = "vm.detach-nic"
+    type = TaskType.VM_DETACH_NIC
     steps = ("detach", "forget", "seed")
 
     def detach(self) -> None:
@@ -183,12 +180,11 @@ class DetachNicFlow(_NicFlow):
         self.redefine()
 
 
-@register
 class SetIpsFlow(_NicFlow):
     """Move a NIC's filter (live when running) and the VM's seed to its new addresses;
     the request already moved the allocations."""
 
-    type = "vm.set-ips"
+    type = TaskType.VM_SET_IPS
     steps = ("apply",)
 
     def apply(self) -> None:

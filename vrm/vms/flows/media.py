@@ -6,16 +6,16 @@ import uuid
 
 from cna_agent.protocol import MediaChange
 from vrm.models import Image
-from vrm.tasks.flow import TaskFailure, register
+from vrm.tasks.flow import TaskFailure
+from vrm.tasks.types import TaskType
 from vrm.vms.flows.base import VmFlow
 from vrm.vms.spec import pool_of
 
 
-@register
 class ChangeMediaFlow(VmFlow):
     """Insert or eject, live when the VM runs (the definition follows in any case)."""
 
-    type = "vm.change-media"
+    type = TaskType.VM_CHANGE_MEDIA
     steps = ("change",)
 
     def change(self) -> None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from cna_agent.protocol import StopRequest
 from vrm.agents.client import AgentFailed
 from vrm.models.enums import VmState
-from vrm.tasks.flow import TaskFailure, register
+from vrm.tasks.flow import TaskFailure
+from vrm.tasks.types import TaskType
 from vrm.vms.flows.base import VmFlow
 
 
-@register
 class StartFlow(VmFlow):
     """Power a stopped VM on."""
 
-    type = "vm.start"
+    type = TaskType.VM_START
     steps = ("start",)
 
     def start(self) -> None:
@@ -24,12 +24,11 @@ class StartFlow(VmFlow):
         self.end(VmState.RUNNING)
 
 
-@register
 class StopFlow(VmFlow):
     """Ask the guest to shut down, and destroy it when ``force`` and it does not obey in
     time; or power it off at once (``mode`` poweroff, or ``force`` with ``timeout_s`` 0)."""
 
-    type = "vm.stop"
+    type = TaskType.VM_STOP
     steps = ("stop",)
 
     def stop(self) -> None:
@@ -57,11 +56,10 @@ class StopFlow(VmFlow):
         self.end(VmState.STOPPED)
 
 
-@register
 class RebootFlow(VmFlow):
     """Ask the guest to reboot (ACPI)."""
 
-    type = "vm.reboot"
+    type = TaskType.VM_REBOOT
     steps = ("reboot",)
 
     def reboot(self) -> None:
@@ -72,11 +70,10 @@ class RebootFlow(VmFlow):
         self.end(VmState.RUNNING)
 
 
-@register
 class PauseFlow(VmFlow):
     """Freeze a running VM in memory."""
 
-    type = "vm.pause"
+    type = TaskType.VM_PAUSE
     steps = ("pause",)
 
     def pause(self) -> None:
@@ -87,11 +84,10 @@ class PauseFlow(VmFlow):
         self.end(VmState.PAUSED)
 
 
-@register
 class ResumeFlow(VmFlow):
     """Let a paused VM run again."""
 
-    type = "vm.resume"
+    type = TaskType.VM_RESUME
     steps = ("resume",)
 
     def resume(self) -> None:

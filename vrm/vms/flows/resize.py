@@ -8,16 +8,16 @@ figures back when it fails.
 from __future__ import annotations
 
 from vrm.models.enums import VmState
-from vrm.tasks.flow import TaskFailure, register
+from vrm.tasks.flow import TaskFailure
+from vrm.tasks.types import TaskType
 from vrm.vms.checks import RESIZED
 from vrm.vms.flows.base import VmFlow
 
 
-@register
 class ResizeFlow(VmFlow):
     """Apply the VM's new vCPU and memory figures on the node."""
 
-    type = "vm.resize"
+    type = TaskType.VM_RESIZE
     steps = ("apply",)
 
     def apply(self) -> None:

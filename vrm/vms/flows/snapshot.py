@@ -5,16 +5,16 @@ from __future__ import annotations
 from cna_agent.protocol import SnapshotSpec
 from vrm.models import VmSnapshot
 from vrm.models.enums import VmState
-from vrm.tasks.flow import TaskFailure, register
+from vrm.tasks.flow import TaskFailure
+from vrm.tasks.types import TaskType
 from vrm.vms.flows.base import VmFlow
 from vrm.vms.repository import VmRepository
 
 
-@register
 class SnapshotFlow(VmFlow):
     """One snapshot action, recorded in VRM when it succeeded on the node."""
 
-    type = "vm.snapshot"
+    type = TaskType.VM_SNAPSHOT
     steps = ("apply",)
 
     def apply(self) -> None:

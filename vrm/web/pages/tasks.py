@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from vrm.deps import SessionDep
+from vrm.deps import SessionDep, TasksDep
 from vrm.models.enums import TaskState
 from vrm.tasks import service
-from vrm.tasks.flow import FLOWS
+from vrm.tasks.types import TaskType
 from vrm.web.deps import PageUser
 from vrm.web.render import page
 from vrm.web.tables import TableSpec, TableState
@@ -74,7 +74,7 @@ def task_table(request: Request) -> TableState:
         default_sort="-created_at",
         filters={
             "state": frozenset(state.value for state in TaskState),
-            "type": frozenset(FLOWS),
+            "type": frozenset(TaskType),
             "target_type": frozenset({"vm", "host", "cluster", "image"}),
             "target_id": None,
         },
@@ -99,19 +99,19 @@ def task_list(request: Request, session: SessionDep, user: PageUser) -> HTMLResp
         total=total,
         names=repo.target_names(rows),
         states=list(TaskState),
-        types=sorted(FLOWS),
+        types=sorted(TaskType),
         **task_words(),
     )
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 def task_detail(
-    request: Request, session: SessionDep, user: PageUser, task_id: uuid.UUID
+    request: Request, session: SessionDep, runtime: TasksDep, user: PageUser, task_id: uuid.UUID
 ) -> HTMLResponse:
     """One task: what it was asked, how far it got, how it ended."""
     task = service.get_task(session, task_id=task_id)
     repo = TaskPageRepository(session)
-    flow = FLOWS.get(task.type)
+    flow = runtime.flows.get(TaskType(task.type)) if task.type in set(TaskType) else None
     return page(
         request,
         "tasks/detail.html",

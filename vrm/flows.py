@@ -1,0 +1,25 @@
+"""Every flow VRM runs, listed explicitly: the task engine's registry.
+
+``create_app`` builds it once (a test or a simulator may pass its own); nothing
+registers itself by being imported.
+"""
+
+from __future__ import annotations
+
+from vrm.images import flows as images
+from vrm.network.flows import SyncNetworksFlow
+from vrm.tasks.flow import FlowRegistry
+from vrm.vms.flows import FLOWS as VM_FLOWS
+
+
+def all_flows() -> FlowRegistry:
+    """The flows of every task type."""
+    return FlowRegistry(
+        [
+            *VM_FLOWS,
+            images.ImportFlow,
+            images.UploadFlow,
+            images.DeleteFlow,
+            SyncNetworksFlow,
+        ]
+    )
