@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from cna_agent.protocol import DomainState, DomainStatus, Heartbeat, PoolReport
 from vrm.agents.enrollment import facts_columns
-from vrm.agents.repository import HeartbeatRepository, HostStateRepository, VmRow
+from vrm.agents.repository import HeartbeatRepository, HostStateRepository, Memory, VmRow
 from vrm.events.emit import emit
+from vrm.hosts.states import Transition, allows
 from vrm.models.enums import HostState, Severity, VmState
 from vrm.network.push import sync_host
 from vrm.storage.repository import DatastoreRepository, HostDatastoreRepository
@@ -37,8 +38,10 @@ DOMAIN_TO_VM_STATE = {
     DomainState.CRASHED: VmState.FAULT,
     DomainState.NOSTATE: VmState.UNKNOWN,
 }
-# Hosts in these states become ``normal`` when they report.
-RECOVERABLE = (HostState.CONNECTING, HostState.FAULT)
+
+
+# States an operation is moving the VM through, or that no heartbeat can settle.
+SETTLING = (VmState.CREATING, VmState.MIGRATING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +68,20 @@ def record(
     vms: dict[uuid.UUID | None, list[VmRow]] = defaultdict(list)
     for vm in repo.vms_on(ids):
         vms[vm.host_id].append(vm)
+    memories = repo.memories(ids)
     rows, states = [], {}
     for host in repo.hosts(ids):
         received = beats[host.id]
-        memory = _reconcile(session, host, received.beat.domains, vms[host.id])
+        before = memories.get(host.id, Memory())
+        after = _reconcile(session, host, received.beat.domains, vms[host.id], before)
+        if after != before:
+            repo.remember(host.id, after)
         states[host.id] = _recover(session, host)
         if received.beat.facts is not None:
             repo.set_columns(host.id, facts_columns(received.beat.facts))
         if host.id in pools_changed:
             _update_pools(session, host.id, received.beat.pools)
-        usage = {**received.beat.usage.model_dump(mode="json"), **memory}
+        usage = received.beat.usage.model_dump(mode="json")
         rows.append({"id": host.id, "last_heartbeat_at": received.at, "usage": usage})
     repo.record_beats(rows)
     return states
@@ -83,11 +90,9 @@ def record(
 def _recover(session: Session, host: Row[Any]) -> HostState:
     """A connecting or faulty host that reports is normal again; its state now."""
     previous: HostState = host.state
-    if previous not in RECOVERABLE:
+    if not allows(Transition.REPORT, previous):
         return previous
-    if not HostStateRepository(session).swap_state(
-        host.id, expected=RECOVERABLE, new=HostState.NORMAL
-    ):
+    if not HostStateRepository(session).apply(host.id, Transition.REPORT):
         return previous
     kind = "host_connected" if previous == HostState.CONNECTING else "host_recovered"
     emit(
@@ -116,32 +121,34 @@ def _update_pools(session: Session, host_id: uuid.UUID, pools: Sequence[PoolRepo
 
 
 def _reconcile(
-    session: Session, host: Row[Any], domains: Sequence[DomainStatus], vms: Sequence[VmRow]
-) -> dict[str, Any]:
+    session: Session,
+    host: Row[Any],
+    domains: Sequence[DomainStatus],
+    vms: Sequence[VmRow],
+    memory: Memory,
+) -> Memory:
     """The node's word wins for VMs with no operation in flight; every change is an Event.
 
     A difference must show in two heartbeats in a row before the record changes: a
     heartbeat sampled while an operation was ending (or a guest briefly paused while
-    QEMU starts it) must not undo what the operation just recorded. What is remembered
-    between heartbeats (suspects, strays already reported) is returned, to be kept in
-    ``hosts.usage``; it lives in the database, so any VRM replica can take the next beat.
+    QEMU starts it) must not undo what the operation just recorded. A VM with an
+    operation in flight (a migration among them) is never corrected. What is remembered
+    between heartbeats is returned, to be kept in ``host_reconciliation``: it lives in
+    the database, so any VRM replica can take the next beat.
     """
     reported = {d.uuid: d for d in domains}
-    usage: dict[str, Any] = host.usage or {}
-    suspects: dict[str, str] = usage.get("suspects", {})
     still: dict[str, str] = {}
     for vm in vms:
         status = reported.pop(vm.uuid, None)
         actual = DOMAIN_TO_VM_STATE[status.state] if status else VmState.UNKNOWN
-        if vm.task_state is not None or vm.state in (actual, VmState.CREATING):
+        if vm.task_state is not None or vm.state in (actual, *SETTLING):
             continue
-        if suspects.get(str(vm.id)) == actual.value:
+        if memory.suspects.get(str(vm.id)) == actual.value:
             _correct(session, vm, actual, host.name)
         else:
             still[str(vm.id)] = actual.value
-    seen = set(usage.get("unknown_domains", []))
-    strays = _report_unknown(session, host, seen, list(reported.values()))
-    return {"suspects": still, "unknown_domains": strays}
+    strays = _report_strays(session, host, set(memory.strays), list(reported.values()))
+    return Memory(suspects=still, strays=strays)
 
 
 def _correct(session: Session, vm: VmRow, actual: VmState, host_name: str) -> None:
@@ -160,12 +167,26 @@ def _correct(session: Session, vm: VmRow, actual: VmState, host_name: str) -> No
     )
 
 
-def _report_unknown(
+def _report_strays(
     session: Session, host: Row[Any], seen: set[str], strays: Sequence[DomainStatus]
 ) -> list[str]:
-    """Domains VRM does not know: reported once each, never touched; the current ones."""
+    """Domains that are not this host's VMs: reported once each, never touched.
+
+    A VM that migrates here runs on this host before VRM records the move: it is
+    neither unknown nor misplaced. One VRM knows on another host, with no operation in
+    flight, is reported as misplaced; any other domain as unknown. The ones reported
+    (to be remembered) are returned.
+    """
+    known = HeartbeatRepository(session).vms_by_uuid([d.uuid for d in strays])
+    reported = []
     for domain in strays:
-        if str(domain.uuid) not in seen:
+        vm = known.get(domain.uuid)
+        if vm is not None and (vm.task_state is not None or vm.migration_target_host_id == host.id):
+            continue
+        reported.append(str(domain.uuid))
+        if str(domain.uuid) in seen:
+            continue
+        if vm is None:
             emit(
                 session,
                 type="unknown_domain",
@@ -176,4 +197,15 @@ def _report_unknown(
                 "by VRM; it is left alone",
                 details={"uuid": str(domain.uuid), "name": domain.name},
             )
-    return sorted(str(d.uuid) for d in strays)
+        else:
+            emit(
+                session,
+                type="vm_on_unexpected_host",
+                severity=Severity.MAJOR,
+                target_type="vm",
+                target_id=vm.id,
+                message=f"VM {vm.name} runs on {host.name}, but VRM has it elsewhere; "
+                "it is left alone",
+                details={"host_id": str(host.id), "recorded_host_id": str(vm.host_id)},
+            )
+    return sorted(reported)

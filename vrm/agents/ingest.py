@@ -25,10 +25,11 @@ from starlette.concurrency import run_in_threadpool
 
 from cna_agent.protocol import Heartbeat, HeartbeatAck, PoolReport
 from vrm.agents.credentials import host_credential_matches
-from vrm.agents.heartbeat import RECOVERABLE, Received, record
+from vrm.agents.heartbeat import Received, record
 from vrm.agents.repository import HeartbeatRepository, ProcessRepository
 from vrm.db import SessionScope
 from vrm.errors import Overloaded, Unauthorized
+from vrm.hosts.states import Transition, rule
 from vrm.load.admission import Admission
 from vrm.load.lag import LoopLag
 from vrm.models import VrmProcess
@@ -89,7 +90,8 @@ class HeartbeatIngest:
             self._pending[host_id] = Received(beat=beat, at=utcnow())
         self.received += 1
         # The state the host has once this report is written.
-        state = HostState.NORMAL if known.state in RECOVERABLE else known.state
+        report = rule(Transition.REPORT)
+        state = report.to if known.state in report.allowed else known.state
         return HeartbeatAck(host_state=state.value)
 
     @property

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, delete, select, update
 from sqlalchemy.orm import Session
 
-from vrm.models import EnrollmentToken, Host, Vm, VrmProcess
+from vrm.hosts.states import WATCHED, Transition, rule
+from vrm.models import EnrollmentToken, Host, HostReconciliation, Vm, VrmProcess
 from vrm.models.enums import HostState, VmState
 from vrm.repository import Repository, changed_one
 
@@ -38,14 +40,13 @@ class HostStateRepository(Repository[Host]):
 
     model = Host
 
-    def swap_state(
-        self, host_id: uuid.UUID, *, expected: Sequence[HostState], new: HostState
-    ) -> bool:
-        """Set ``new`` if the host is in one of ``expected``; whether it changed."""
+    def apply(self, host_id: uuid.UUID, transition: Transition) -> bool:
+        """Take ``transition`` if the host is in one of its allowed states; whether it did."""
+        allowed = rule(transition)
         stmt = (
             update(Host)
-            .where(Host.id == host_id, Host.state.in_(expected))
-            .values(state=new)
+            .where(Host.id == host_id, Host.state.in_(allowed.allowed))
+            .values(state=allowed.to)
             .execution_options(synchronize_session="fetch")
         )
         return changed_one(self.session.execute(stmt))
@@ -60,27 +61,40 @@ class HostStateRepository(Repository[Host]):
         stmt = (
             update(Host)
             .where(Host.id == host_id, _silent(cutoff))
-            .values(state=HostState.FAULT)
+            .values(state=rule(Transition.SILENCE).to)
             .execution_options(synchronize_session="fetch")
         )
         return changed_one(self.session.execute(stmt))
 
 
-# Hosts whose agents are expected to report (not those already fault or in maintenance).
-_WATCHED = (HostState.NORMAL, HostState.CONNECTING, HostState.MAINTAINING)
-
-
 def _silent(cutoff: datetime) -> ColumnElement[bool]:
     """A watched host with no heartbeat (or, never heard of, no enrollment) since ``cutoff``."""
     last_seen = Host.last_heartbeat_at
-    return Host.state.in_(_WATCHED) & (
+    return Host.state.in_(WATCHED) & (
         (last_seen.is_not(None) & (last_seen < cutoff))
         | (last_seen.is_(None) & (Host.created_at < cutoff))
     )
 
 
-# id, uuid, host_id, name, state, task_state
-VmRow = Row[uuid.UUID, uuid.UUID, uuid.UUID | None, str, VmState, str | None]
+# id, uuid, host_id, name, state, task_state, migration_target_host_id
+VmRow = Row[uuid.UUID, uuid.UUID, uuid.UUID | None, str, VmState, str | None, uuid.UUID | None]
+_VM_COLUMNS = (
+    Vm.id,
+    Vm.uuid,
+    Vm.host_id,
+    Vm.name,
+    Vm.state,
+    Vm.task_state,
+    Vm.migration_target_host_id,
+)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What reconciliation remembers of a host: suspect VM states, strays reported."""
+
+    suspects: dict[str, str] = field(default_factory=dict)
+    strays: list[str] = field(default_factory=list)
 
 
 class HeartbeatRepository:
@@ -100,17 +114,42 @@ class HeartbeatRepository:
         return self.session.execute(stmt).first()
 
     def vms_on(self, host_ids: Sequence[uuid.UUID]) -> Sequence[VmRow]:
-        """``id, uuid, host_id, name, state, task_state`` of the VMs placed on the hosts."""
-        stmt = select(Vm.id, Vm.uuid, Vm.host_id, Vm.name, Vm.state, Vm.task_state).where(
-            Vm.host_id.in_(host_ids)
-        )
+        """The VMs placed on the hosts (``VmRow``)."""
+        stmt = select(*_VM_COLUMNS).where(Vm.host_id.in_(host_ids))
         return self.session.execute(stmt).all()
 
+    def vms_by_uuid(self, uuids: Sequence[uuid.UUID]) -> dict[uuid.UUID, VmRow]:
+        """The VMs among domain ``uuids``, wherever VRM has them."""
+        if not uuids:
+            return {}
+        stmt = select(*_VM_COLUMNS).where(Vm.uuid.in_(list(uuids)))
+        return {row.uuid: row for row in self.session.execute(stmt).all()}
+
+    def memories(self, host_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Memory]:
+        """What reconciliation remembers of each host (hosts with nothing are left out)."""
+        stmt = select(HostReconciliation).where(HostReconciliation.host_id.in_(host_ids))
+        return {
+            row.host_id: Memory(dict(row.suspects), list(row.strays))
+            for row in self.session.scalars(stmt)
+        }
+
+    def remember(self, host_id: uuid.UUID, memory: Memory) -> None:
+        """Keep what reconciliation remembers of a host."""
+        self.session.merge(
+            HostReconciliation(host_id=host_id, suspects=memory.suspects, strays=memory.strays)
+        )
+
     def correct_vm(self, vm_id: uuid.UUID, *, recorded: VmState, actual: VmState) -> bool:
-        """Set a VM's state to what its node reports, unless it changed or an operation began."""
+        """Set a VM's state to what its node reports, unless it changed or an operation began
+        (a claim, a migration): the compare-and-swap loses to any concurrent claim."""
         stmt = (
             update(Vm)
-            .where(Vm.id == vm_id, Vm.state == recorded, Vm.task_state.is_(None))
+            .where(
+                Vm.id == vm_id,
+                Vm.state == recorded,
+                Vm.task_state.is_(None),
+                Vm.migration_target_host_id.is_(None),
+            )
             .values(state=actual)
             .execution_options(synchronize_session=False)
         )

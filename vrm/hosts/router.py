@@ -25,10 +25,9 @@ def list_hosts(
     cluster_id: uuid.UUID | None = None,
     state: HostState | None = None,
     name: TextFilter = None,
-    maintenance: bool | None = None,
 ) -> Page[HostRead]:
-    """List hosts, filtered by cluster, state, name or maintenance mode."""
-    filters = {"cluster_id": cluster_id, "state": state, "name": name, "maintenance": maintenance}
+    """List hosts, filtered by cluster, state or name."""
+    filters = {"cluster_id": cluster_id, "state": state, "name": name}
     items, total = service.list_hosts(session, params=params, filters=filters)
     return Page(items=[HostRead.model_validate(h) for h in items], total=total)
 

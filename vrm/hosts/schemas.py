@@ -19,7 +19,6 @@ class HostRead(ReadModel):
     address: str
     agent_url: str
     state: HostState
-    maintenance: bool
     cpu_model: str
     cpu_sockets: int
     cpu_cores: int

@@ -13,7 +13,7 @@ from vrm.models.compute import (
     VmSnapshot,
 )
 from vrm.models.images import ConsoleTicket, Image
-from vrm.models.inventory import Cluster, Host, Site
+from vrm.models.inventory import Cluster, Host, HostReconciliation, Site
 from vrm.models.network import Dvs, IpAllocation, IpPool, IpRange, PortGroup
 from vrm.models.processes import VrmProcess
 from vrm.models.storage import Datastore, HostDatastore, Volume
@@ -35,6 +35,7 @@ __all__ = [
     "Event",
     "Host",
     "HostDatastore",
+    "HostReconciliation",
     "Image",
     "IpAllocation",
     "IpPool",

@@ -41,6 +41,10 @@ class Vm(IdMixin, TimestampMixin, Base):
     host_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("hosts.id", ondelete="RESTRICT"), index=True
     )
+    # While a migration runs: the host it goes to (its capacity is claimed there too).
+    migration_target_host_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("hosts.id", ondelete="RESTRICT"), index=True
+    )
     vcpus: Mapped[int]
     max_vcpus: Mapped[int]
     memory_mib: Mapped[int]

@@ -55,6 +55,11 @@ class Cluster(IdMixin, TimestampMixin, Base):
     mem_balloon: Mapped[bool] = mapped_column(default=True)
     mem_ksm: Mapped[bool] = mapped_column(default=False)
     mem_swap: Mapped[bool] = mapped_column(default=False)
+    # What CPU the VMs see: "host-model", or a named libvirt model every host must offer
+    # (a baseline), so that VMs can migrate between hosts of different generations.
+    cpu_mode: Mapped[str] = mapped_column(String(64), default="host-model")
+    # Migration defaults of the cluster (``vrm.migration.policy.ClusterMigration``).
+    migration_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     site: Mapped[Site] = relationship(back_populates="clusters", lazy="raise")
     hosts: Mapped[list[Host]] = relationship(back_populates="cluster", lazy="raise")
@@ -75,7 +80,6 @@ class Host(IdMixin, TimestampMixin, Base):
     address: Mapped[str] = mapped_column(String(255))
     agent_url: Mapped[str] = mapped_column(String(512), unique=True)
     state: Mapped[HostState] = mapped_column(str_enum(HostState), default=HostState.CONNECTING)
-    maintenance: Mapped[bool] = mapped_column(default=False)
     cpu_model: Mapped[str] = mapped_column(String(255), default="")
     cpu_sockets: Mapped[int] = mapped_column(default=0)
     cpu_cores: Mapped[int] = mapped_column(default=0)
@@ -95,3 +99,20 @@ class Host(IdMixin, TimestampMixin, Base):
     last_heartbeat_at: Mapped[datetime | None]
 
     cluster: Mapped[Cluster] = relationship(back_populates="hosts", lazy="raise")
+
+
+class HostReconciliation(Base):
+    """What heartbeat reconciliation remembers of one host between two heartbeats.
+
+    Written only when it changes, by whichever VRM process takes the heartbeat.
+    """
+
+    __tablename__ = "host_reconciliation"
+
+    host_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True
+    )
+    # VM id -> the state reported once, different from the record: corrected if seen again.
+    suspects: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # UUIDs of domains VRM does not manage, already reported once.
+    strays: Mapped[list[Any]] = mapped_column(default=list)

@@ -18,28 +18,34 @@ from sqlalchemy.orm import Session
 from vrm.models.compute import Vm
 from vrm.models.inventory import Host
 
-Claim = tuple[uuid.UUID, int, int] | None
+Claim = tuple[uuid.UUID, int, int]
 
 
-def _claim(host_id: Any, vcpus: Any, memory: Any, template: Any) -> Claim:
-    """What a VM with these values takes from its host (nothing when unplaced or a template)."""
-    if host_id is None or template:
-        return None
-    return host_id, int(vcpus or 0), int(memory or 0)
+def _claim(host_id: Any, target: Any, vcpus: Any, memory: Any, template: Any) -> list[Claim]:
+    """What a VM with these values takes from hosts: its own, and a migration's target."""
+    if template:
+        return []
+    hosts = [h for h in {host_id, target} if h is not None]
+    return [(h, int(vcpus or 0), int(memory or 0)) for h in hosts]
 
 
-def _now(vm: Vm) -> Claim:
-    """The claim of the VM as this flush will write it."""
-    return _claim(vm.host_id, vm.vcpus, vm.memory_mib, vm.is_template)
+def _now(vm: Vm) -> list[Claim]:
+    """The claims of the VM as this flush will write it."""
+    return _claim(vm.host_id, vm.migration_target_host_id, vm.vcpus, vm.memory_mib, vm.is_template)
 
 
-def _stored(session: Session, vms: list[Vm]) -> dict[uuid.UUID, Claim]:
+def _stored(session: Session, vms: list[Vm]) -> dict[uuid.UUID, list[Claim]]:
     """The claims of persistent VMs as the database has them (before this flush)."""
     if not vms:
         return {}
     table = cast(Table, Vm.__table__)
     stmt = select(
-        table.c.id, table.c.host_id, table.c.vcpus, table.c.memory_mib, table.c.is_template
+        table.c.id,
+        table.c.host_id,
+        table.c.migration_target_host_id,
+        table.c.vcpus,
+        table.c.memory_mib,
+        table.c.is_template,
     ).where(table.c.id.in_([vm.id for vm in vms]))
     return {row[0]: _claim(*row[1:]) for row in session.connection().execute(stmt)}
 
@@ -53,12 +59,11 @@ def _deltas(session: Session) -> dict[uuid.UUID, list[int]]:
         if isinstance(vm, Vm) and vm not in session.deleted and session.is_modified(vm)
     ]
     before = _stored(session, changed + gone)
-    changes: list[tuple[Claim, int]] = [(before.get(vm.id), -1) for vm in changed + gone]
+    changes: list[tuple[list[Claim], int]] = [(before.get(vm.id, []), -1) for vm in changed + gone]
     changes += [(_now(vm), 1) for vm in changed]
     changes += [(_now(vm), 1) for vm in session.new if isinstance(vm, Vm)]
-    for claim, sign in changes:
-        if claim is not None:
-            host_id, vcpus, memory = claim
+    for claims, sign in changes:
+        for host_id, vcpus, memory in claims:
             deltas[host_id][0] += sign * vcpus
             deltas[host_id][1] += sign * memory
     return deltas

@@ -43,6 +43,8 @@ class Task(IdMixin, TimestampMixin, Base):
     # After a transient failure the task waits until then before its next attempt.
     next_attempt_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
+    # An operator asked a running task to stop (flows that can stop mid-way read it).
+    cancel_requested_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
 

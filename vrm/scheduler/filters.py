@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 
-from vrm.models.enums import HostState, RuleKind
+from vrm.hosts.states import IN_MAINTENANCE, SCHEDULABLE
+from vrm.models.enums import RuleKind
 from vrm.scheduler.interface import PlacementRequest
 from vrm.scheduler.views import (
     DatastoreView,
@@ -34,12 +35,12 @@ def requested_host(host: HostView, request: PlacementRequest, ctx: PlacementCont
 
 
 def host_state(host: HostView, request: PlacementRequest, ctx: PlacementContext) -> str | None:
-    """Only normal hosts outside maintenance take new VMs."""
-    if host.state is not HostState.NORMAL:
-        return f"state: host is {host.state.value}, only normal hosts take VMs"
-    if host.maintenance:
+    """Only normal hosts take new VMs (not those in or entering maintenance)."""
+    if host.state in SCHEDULABLE:
+        return None
+    if host.state in IN_MAINTENANCE:
         return "state: host is in maintenance mode"
-    return None
+    return f"state: host is {host.state.value}, only normal hosts take VMs"
 
 
 def cluster(host: HostView, request: PlacementRequest, ctx: PlacementContext) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from vrm.hosts.states import SCHEDULABLE
 from vrm.models import (
     Cluster,
     Datastore,
@@ -27,7 +28,7 @@ from vrm.models import (
     Vm,
     Volume,
 )
-from vrm.models.enums import DatastoreType, HostState, ObjectState, PlacementPolicy
+from vrm.models.enums import DatastoreType, ObjectState, PlacementPolicy
 from vrm.repository import Repository
 from vrm.scheduler.interface import PlacementRequest
 from vrm.scheduler.views import (
@@ -126,7 +127,6 @@ class PlacementRepository:
                 Host.id,
                 Host.name,
                 Host.state,
-                Host.maintenance,
                 Host.cpu_sockets,
                 Host.cpu_cores,
                 Host.cpu_threads,
@@ -136,7 +136,7 @@ class PlacementRepository:
                 used_vcpus,
                 used_mib,
             )
-            .where(in_cluster, Host.state == HostState.NORMAL, Host.maintenance.is_(False))
+            .where(in_cluster, Host.state.in_(SCHEDULABLE))
             .where(used_vcpus + request.vcpus <= cpus * cluster.cpu_overcommit + _SLACK)
             .where(used_mib + request.memory_mib <= capacity + _SLACK)
             .order_by(*order)
@@ -145,7 +145,7 @@ class PlacementRepository:
         if request.exclude:
             stmt = stmt.where(Host.id.not_in(request.exclude))
         rows = self._rows(stmt)
-        usage = {row[0]: (int(row[10]), int(row[11])) for row in rows}
+        usage = {row[0]: (int(row[9]), int(row[10])) for row in rows}
         return [_host_view(row, cluster.id, usage) for row in rows]
 
     def host_view(self, host_id: uuid.UUID, cluster_id: uuid.UUID) -> HostView | None:
@@ -159,7 +159,6 @@ class PlacementRepository:
             Host.id,
             Host.name,
             Host.state,
-            Host.maintenance,
             Host.cpu_sockets,
             Host.cpu_cores,
             Host.cpu_threads,
@@ -170,7 +169,7 @@ class PlacementRepository:
             Host.placed_memory_mib,
         )
         rows = self._rows(stmt.where(scope))
-        used = {row[0]: (int(row[10]), int(row[11])) for row in rows}
+        used = {row[0]: (int(row[9]), int(row[10])) for row in rows}
         return [_host_view(row, cluster_id, used) for row in rows]
 
     def datastores(self, host_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[DatastoreView]]:
@@ -268,7 +267,7 @@ def _host_view(
     row: AnyRow, cluster_id: uuid.UUID, used: dict[uuid.UUID, tuple[int, int]]
 ) -> HostView:
     # Unpacked, not row.name-style: a thousand rows per placement, attribute access adds up.
-    ident, name, state, maintenance, sockets, cores, threads, reported, memory, load, *_ = row
+    ident, name, state, sockets, cores, threads, reported, memory, load, *_ = row
     vcpus, mib = used.get(ident, (0, 0))
     return HostView(
         id=ident,
@@ -277,7 +276,6 @@ def _host_view(
         cpus=logical_cpus(sockets, cores, threads, reported),
         memory_mib=memory,
         state=state,
-        maintenance=maintenance,
         used_vcpus=vcpus,
         used_memory_mib=mib,
         cpu_percent=float(load or 0.0),

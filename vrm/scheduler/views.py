@@ -57,7 +57,6 @@ class HostView:
     cpus: int
     memory_mib: int
     state: HostState = HostState.NORMAL
-    maintenance: bool = False
     used_vcpus: int = 0
     used_memory_mib: int = 0
     cpu_percent: float = 0.0

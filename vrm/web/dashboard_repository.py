@@ -212,7 +212,7 @@ class DashboardRepository:
 
     def cluster_hosts(self, cluster_id: uuid.UUID) -> Sequence[RowMapping]:
         """A cluster's hosts by name, with what capacity is counted from."""
-        stmt = select(*_CAPACITY_COLUMNS, Host.name, Host.maintenance, Host.usage).where(
+        stmt = select(*_CAPACITY_COLUMNS, Host.name, Host.state, Host.usage).where(
             Host.cluster_id == cluster_id
         )
         return self._rows(stmt.order_by(Host.name))

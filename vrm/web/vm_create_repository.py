@@ -27,10 +27,8 @@ class WizardRepository:
         return self.session.execute(stmt.limit(limit)).mappings().all()
 
     def hosts(self, limit: int) -> Sequence[RowMapping]:
-        """Hosts by name, with their cluster, state and maintenance flag."""
-        stmt = select(Host.id, Host.name, Host.cluster_id, Host.state, Host.maintenance).order_by(
-            Host.name, Host.id
-        )
+        """Hosts by name, with their cluster and state."""
+        stmt = select(Host.id, Host.name, Host.cluster_id, Host.state).order_by(Host.name, Host.id)
         return self.session.execute(stmt.limit(limit)).mappings().all()
 
     def images(self, formats: Sequence[ImageFormat], limit: int) -> Sequence[RowMapping]:

@@ -14,7 +14,8 @@ from tests.helpers import error_of
 from tests.vrm.agents.test_enrollment import enroll, new_token
 from tests.vrm.agents.wire import heartbeat
 from vrm.agents.liveness import mark_silent_hosts
-from vrm.models import Datastore, Event, Host, Vm
+from vrm.agents.repository import HeartbeatRepository
+from vrm.models import Datastore, Event, Host, HostReconciliation, Vm
 from vrm.models.base import utcnow
 from vrm.models.enums import VmState
 
@@ -25,6 +26,20 @@ def enrolled(client: TestClient) -> dict[str, str]:
     assert response.status_code == 201, response.text
     body: dict[str, str] = response.json()
     return body
+
+
+def enrolled_pair(client: TestClient) -> tuple[dict[str, str], dict[str, str]]:
+    """Two agents enrolled into one cluster."""
+    cluster = client.post("/api/v1/clusters", json={"name": "pair"}).json()
+    hosts = []
+    for index in (1, 2):
+        token = client.post("/api/v1/enrollment-tokens", json={"cluster_id": cluster["id"]})
+        response = enroll(
+            client, token.json()["token"], hostname=f"node-{index}", port=7070 + index
+        )
+        assert response.status_code == 201, response.text
+        hosts.append(response.json())
+    return hosts[0], hosts[1]
 
 
 def beat(
@@ -148,3 +163,62 @@ def test_reconcile_corrects_states_and_reports_strays(client: TestClient, sessio
     beat(client, host, *reported)
     assert len(events(session, "unknown_domain")) == 1, "a stray is reported once"
     assert len(events(session, "vm_state_corrected")) == 2
+    # What reconciliation remembers is kept apart from the host's usage.
+    session.expire_all()
+    assert "suspects" not in session.get(Host, host_id).usage  # type: ignore[union-attr]
+    assert session.get(HostReconciliation, host_id).strays == [str(stray)]  # type: ignore[union-attr]
+
+
+def test_a_migrating_vm_is_never_corrected_and_not_a_stray_on_its_target(
+    client: TestClient, session: Session
+) -> None:
+    source, target = enrolled_pair(client)
+    source_id, target_id = uuid.UUID(source["host_id"]), uuid.UUID(target["host_id"])
+    cluster_id = session.get(Host, source_id).cluster_id  # type: ignore[union-attr]
+    moving = add_vm(session, cluster_id, name="moving")
+    moving.host_id, moving.state = source_id, VmState.MIGRATING
+    moving.migration_target_host_id = target_id
+    session.commit()
+    for _ in range(3):
+        # Mid-migration: paused on the source, already running on the target.
+        beat(client, source, (moving.uuid, DomainState.PAUSED))
+        beat(client, target, (moving.uuid, DomainState.RUNNING))
+    session.expire_all()
+    assert session.get(Vm, moving.id).state == VmState.MIGRATING  # type: ignore[union-attr]
+    assert events(session, "vm_state_corrected") == []
+    assert events(session, "unknown_domain") == []
+    assert events(session, "vm_on_unexpected_host") == []
+
+
+def test_a_vm_seen_on_another_host_with_no_operation_is_reported_once(
+    client: TestClient, session: Session
+) -> None:
+    home, other = enrolled_pair(client)
+    home_id = uuid.UUID(home["host_id"])
+    vm = add_vm(session, session.get(Host, home_id).cluster_id, name="elsewhere")  # type: ignore[union-attr]
+    vm.host_id, vm.state = home_id, VmState.RUNNING
+    session.commit()
+    for _ in range(2):
+        beat(client, home, (vm.uuid, DomainState.RUNNING))
+        beat(client, other, (vm.uuid, DomainState.RUNNING))
+    [event] = events(session, "vm_on_unexpected_host")
+    assert event.target_id == vm.id
+    assert events(session, "unknown_domain") == []
+
+
+def test_a_correction_loses_to_a_concurrent_claim(client: TestClient, session: Session) -> None:
+    host = enrolled(client)
+    host_id = uuid.UUID(host["host_id"])
+    vm = add_vm(session, session.get(Host, host_id).cluster_id, name="claimed")  # type: ignore[union-attr]
+    vm.host_id, vm.state = host_id, VmState.STOPPED
+    session.commit()
+    beat(client, host, (vm.uuid, DomainState.RUNNING))  # suspect once
+    # An operation claims the VM between the read and the write of the next flush.
+    repo = HeartbeatRepository(session)
+    vm.task_state = "start"
+    session.commit()
+    assert not repo.correct_vm(vm.id, recorded=VmState.STOPPED, actual=VmState.RUNNING)
+    beat(client, host, (vm.uuid, DomainState.RUNNING))
+    session.expire_all()
+    assert session.get(Vm, vm.id).state == VmState.STOPPED  # type: ignore[union-attr]
+    assert events(session, "vm_state_corrected") == []

@@ -85,3 +85,24 @@ def test_a_rolled_back_change_leaves_the_counters(session: Session) -> None:
     assert counters(session, host) == (2, 512)
     session.rollback()
     assert counters(session, host) == (1, 512)
+
+
+def test_a_migration_claims_its_target_until_the_move_or_its_end(session: Session) -> None:
+    cluster = Cluster(site_id=DEFAULT_SITE_ID, name=f"c-{uuid.uuid4().hex[:6]}")
+    session.add(cluster)
+    session.commit()
+    source, target = add_host(session, cluster.id), add_host(session, cluster.id)
+    moving, failing = add_vm(session, cluster.id), add_vm(session, cluster.id)
+    for vm in (moving, failing):
+        vm.host_id, vm.migration_target_host_id = source.id, target.id
+    session.commit()
+    assert counters(session, source) == (2, 1024)
+    assert counters(session, target) == (2, 1024), "both hosts hold room while VMs move"
+
+    moving.host_id, moving.migration_target_host_id = target.id, None  # it arrived
+    failing.migration_target_host_id = None  # it stayed
+    session.commit()
+    assert counters(session, source) == (1, 512)
+    assert counters(session, target) == (1, 512)
+    assert counters(session, source) == summed(session, source)
+    assert counters(session, target) == summed(session, target)

@@ -37,7 +37,6 @@ def test_get_shows_facts_but_never_the_credential(client: TestClient, session: S
     assert "secret-credential-hash" not in response.text
     assert body["name"] == "node1"
     assert body["state"] == "normal"
-    assert body["maintenance"] is False
     assert (body["cpu_cores"], body["cpu_threads"], body["memory_mib"]) == (4, 8, 16384)
     assert body["usage"] == {"cpu_percent": 12.5, "memory_used_mib": 2048}
     assert body["capabilities"] == {"live_migration": True}
@@ -54,7 +53,6 @@ def test_list_filters_paging_and_sorting(client: TestClient, session: Session) -
         add_host(session, c1, name=name)
     faulty = add_host(session, c2, name="c")
     faulty.state = HostState.FAULT
-    faulty.maintenance = True
     faulty.memory_mib = 1024
     faulty.last_heartbeat_at = utcnow() - timedelta(minutes=5)
     session.commit()
@@ -67,8 +65,6 @@ def test_list_filters_paging_and_sorting(client: TestClient, session: Session) -
     assert names() == ["a", "b", "c", "d"]
     assert names(cluster_id=str(c1)) == ["a", "b", "d"]
     assert names(state="fault") == ["c"]
-    assert names(maintenance="true") == ["c"]
-    assert names(maintenance="false") == ["a", "b", "d"]
     assert names(name="d") == ["d"]
     assert names(cluster_id=str(uuid.uuid4())) == []
     page = client.get("/api/v1/hosts", params={"sort": "-name", "limit": 2, "offset": 1}).json()
@@ -83,7 +79,6 @@ def test_list_filters_paging_and_sorting(client: TestClient, session: Session) -
     [
         {"state": "broken"},
         {"cluster_id": "nope"},
-        {"maintenance": "perhaps"},
         {"sort": "credential_hash"},
         {"name": "a\x00"},
         {"offset": -1},

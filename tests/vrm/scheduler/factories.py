@@ -69,7 +69,6 @@ def add_sized_host(
     cpus: int = 8,
     memory_mib: int = guest_gib(8),
     state: HostState = HostState.NORMAL,
-    maintenance: bool = False,
     cpu_percent: float = 0.0,
 ) -> Host:
     """A host with ``cpus`` logical CPUs (one socket, one thread per core) and memory."""
@@ -79,7 +78,6 @@ def add_sized_host(
         address="127.0.0.1",
         agent_url=f"http://127.0.0.1:7070/{name}",
         state=state,
-        maintenance=maintenance,
         cpu_sockets=1,
         cpu_cores=cpus,
         cpu_threads=1,

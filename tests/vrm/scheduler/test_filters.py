@@ -25,16 +25,15 @@ def test_a_normal_host_with_room_passes_every_filter() -> None:
     assert filters.first_failure(h, request(), ctx(h)) is None
 
 
-@pytest.mark.parametrize(
-    "state", [HostState.CONNECTING, HostState.FAULT, HostState.MAINTAINING, HostState.MAINTENANCE]
-)
+@pytest.mark.parametrize("state", [HostState.CONNECTING, HostState.FAULT])
 def test_only_normal_hosts_take_vms(state: HostState) -> None:
     reason = filters.host_state(host(state=state), request(), ctx())
     assert reason == f"state: host is {state.value}, only normal hosts take VMs"
 
 
-def test_a_host_in_maintenance_mode_is_refused() -> None:
-    reason = filters.host_state(host(maintenance=True), request(), ctx())
+@pytest.mark.parametrize("state", [HostState.MAINTAINING, HostState.MAINTENANCE])
+def test_a_host_in_or_entering_maintenance_is_refused(state: HostState) -> None:
+    reason = filters.host_state(host(state=state), request(), ctx())
     assert reason == "state: host is in maintenance mode"
 
 

@@ -71,7 +71,7 @@ def test_templates_and_unplaced_vms_take_nothing(session: Session) -> None:
 def test_no_valid_host_names_every_host_and_its_first_failing_filter(session: Session) -> None:
     cluster = add_cluster(session)
     add_sized_host(session, cluster.id, "down", state=HostState.FAULT)
-    add_sized_host(session, cluster.id, "resting", maintenance=True)
+    add_sized_host(session, cluster.id, "resting", state=HostState.MAINTENANCE)
     small = add_sized_host(session, cluster.id, "small", cpus=1)
     full = add_sized_host(session, cluster.id, "full", memory_mib=guest_gib(2))
     place_vm(session, cluster.id, full.id, memory_mib=1024)
@@ -135,7 +135,7 @@ def test_a_requested_host_is_taken_even_when_others_are_emptier(session: Session
 def test_a_requested_host_that_fails_names_its_filter(session: Session) -> None:
     cluster = add_cluster(session)
     add_sized_host(session, cluster.id, "other")
-    wanted = add_sized_host(session, cluster.id, "wanted", maintenance=True)
+    wanted = add_sized_host(session, cluster.id, "wanted", state=HostState.MAINTAINING)
     assert rejected(session, want(cluster, host_id=wanted.id)) == {
         "other": "requested: the operator asked for host wanted",
         "wanted": "state: host is in maintenance mode",

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from vrm.auth.principal import Principal
 from vrm.deps import SessionDep
 from vrm.errors import Forbidden
-from vrm.models.enums import DiskBus, HostState, ImageFormat, NicModel, ObjectState
+from vrm.hosts.states import SCHEDULABLE
+from vrm.models.enums import DiskBus, ImageFormat, NicModel, ObjectState
 from vrm.vms.schemas import MAX_USER_DATA
 from vrm.web.deps import PageUser
 from vrm.web.render import page
@@ -104,7 +105,7 @@ def _cluster(row: RowMapping) -> Choice:
 
 
 def _host(row: RowMapping) -> Choice:
-    usable = row["state"] == HostState.NORMAL and not row["maintenance"]
+    usable = row["state"] in SCHEDULABLE
     data = {"cluster": str(row["cluster_id"]), "state": str(row["state"])}
     return Choice(str(row["id"]), row["name"], data, not usable)
 
