@@ -11,6 +11,7 @@ from uuid import UUID
 from cna_agent import __version__
 from cna_agent.config import Settings
 from cna_agent.errors import NotFound, StateConflict
+from cna_agent.migrations import Migrations
 from cna_agent.operations import Operations
 from cna_agent.protocol import (
     ConsoleInfo,
@@ -55,6 +56,7 @@ class Node:
         self.usage = UsageSampler(self.hv)
         self.operations = Operations()
         self.consoles = ConsoleRelay(self.domains)
+        self.migrations = Migrations(self, Path(settings.state_dir) / "incoming")
         self._facts: HostFacts | None = None
         self._facts_lock = threading.Lock()
         # The latest samples of the stats loop (CNA_STATS_S); None until the first one.
@@ -137,14 +139,14 @@ class Node:
     def _plug_all(self, uuid: UUID) -> None:
         for nic in self.domains.get(uuid).nics:
             if nic.ips:
-                self._plug(nic)
+                self.plug_nic(nic)
 
     def attach_nic(self, uuid: UUID, nic: NicSpec) -> DomainReport:
         """Attach a NIC (live when running; a filtered NIC is plumbed first)."""
         if nic.ips:
             ensure_filters(self.hv)
             if self.domains.get(uuid).state in _LIVE:
-                self._plug(nic)
+                self.plug_nic(nic)
         self.domains.attach_nic(uuid, nic)
         return self.domains.get(uuid)
 
@@ -172,7 +174,7 @@ class Node:
             self.plugs.unplug(mac)
         return self.domains.get(uuid)
 
-    def _plug(self, nic: NicSpec) -> None:
+    def plug_nic(self, nic: NicSpec) -> None:
         """Plumb a filtered NIC into its network's OVS bridge with its port group's VLAN."""
         network = self.networks.network(nic.network)
         group = next((g for g in network.port_groups if g.name == nic.portgroup), None)

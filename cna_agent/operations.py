@@ -6,13 +6,14 @@ Operations live in memory: if the agent restarts, VRM finds the operation gone
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from cna_agent.clock import utcnow
 from cna_agent.errors import AgentError, NotFound
@@ -20,8 +21,14 @@ from cna_agent.protocol import ErrorDetail, Operation, OperationState
 
 log = logging.getLogger(__name__)
 
-# A work function's way to say how far it got, in percent (0-100).
-Progress = Callable[[int], None]
+
+class Progress(Protocol):
+    """A work function's way to say how far it got, in percent (0-100), and optionally
+    the figures so far (shown in the running operation's ``result``)."""
+
+    def __call__(self, percent: int, figures: dict[str, Any] | None = None) -> None: ...
+
+
 Work = Callable[[], dict[str, Any] | None]
 TrackedWork = Callable[[Progress], dict[str, Any] | None]
 
@@ -70,7 +77,7 @@ class Operations:
 
     def _run(self, op_id: uuid.UUID, work: TrackedWork) -> None:
         try:
-            result = work(lambda percent: self._progress(op_id, percent)) or {}
+            result = work(functools.partial(self._progress, op_id)) or {}
             self._finish(op_id, OperationState.SUCCEEDED, result=result)
         except AgentError as exc:
             detail = ErrorDetail(
@@ -88,12 +95,19 @@ class Operations:
             )
             self._finish(op_id, OperationState.FAILED, error=detail)
 
-    def _progress(self, op_id: uuid.UUID, percent: int) -> None:
+    def _progress(
+        self, op_id: uuid.UUID, percent: int, figures: dict[str, Any] | None = None
+    ) -> None:
         percent = max(0, min(100, int(percent)))
         with self._lock:
             op = self._ops[op_id]
-            if op.state is OperationState.RUNNING and percent != op.progress:
-                self._ops[op_id] = op.model_copy(update={"progress": percent})
+            if op.state is not OperationState.RUNNING:
+                return
+            if percent != op.progress or figures is not None:
+                update: dict[str, Any] = {"progress": percent}
+                if figures is not None:
+                    update["result"] = figures
+                self._ops[op_id] = op.model_copy(update=update)
 
     def _finish(
         self,

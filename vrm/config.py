@@ -55,6 +55,20 @@ class Settings(BaseSettings):
     overload_lag_s: float = Field(default=0.5, gt=0, le=30)
     # How often the WebUI's change feed looks for changes while a page listens.
     ui_feed_interval_s: float = Field(default=0.5, gt=0, le=10)
+    # Migrations at once per host, leaving and arriving (as oVirt's defaults).
+    migration_max_outgoing: int = Field(default=2, ge=1, le=32)
+    migration_max_incoming: int = Field(default=2, ge=1, le=32)
+    # How the source node's libvirt reaches the target's ("{address}" = the target
+    # host's address): TLS in production; the test lab uses qemu+tcp.
+    migration_libvirt_uri: str = Field(
+        default="qemu+tls://{address}/system", pattern=r"^qemu\+[a-z]+://.*\{address\}.*$"
+    )
+    # The migration stream's URI on the target (explicit, so QEMU never uses a hostname).
+    migration_uri: str = Field(default="tcp://{address}", pattern=r"^tcp://.*\{address\}.*$")
+    # A live migration is aborted after this long per GiB of memory (plus disks copied),
+    # and never before the minimum.
+    migration_timeout_s_per_gib: float = Field(default=120.0, gt=0, le=3600)
+    migration_min_timeout_s: float = Field(default=300.0, gt=0, le=86_400)
 
     @field_validator("mac_prefix")
     @classmethod

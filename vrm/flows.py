@@ -6,8 +6,11 @@ registers itself by being imported.
 
 from __future__ import annotations
 
+from vrm.hosts.evacuation import EvacuateFlow
 from vrm.images import flows as images
+from vrm.migration.flow import MigrateFlow
 from vrm.network.flows import SyncNetworksFlow
+from vrm.storage.mounts import MountDatastoreFlow
 from vrm.tasks.flow import FlowRegistry
 from vrm.vms.flows import FLOWS as VM_FLOWS
 
@@ -21,5 +24,8 @@ def all_flows() -> FlowRegistry:
             images.UploadFlow,
             images.DeleteFlow,
             SyncNetworksFlow,
+            MigrateFlow,
+            MountDatastoreFlow,
+            EvacuateFlow,
         ]
     )

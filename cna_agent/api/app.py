@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cna_agent import __version__
-from cna_agent.api import host, images, network, operations, storage, vms
+from cna_agent.api import host, images, migration, network, operations, storage, vms
 from cna_agent.api.deps import IdentitySource, require_vrm
 from cna_agent.errors import AgentError
 from cna_agent.node import Node
@@ -32,7 +32,7 @@ def create_app(node: Node, identity: IdentitySource) -> FastAPI:
     app.state.node = node
     app.state.identity = identity
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_vrm)])
-    for module in (host, vms, storage, images, network, operations):
+    for module in (host, migration, vms, storage, images, network, operations):
         v1.include_router(module.router)
     app.include_router(v1)
     # Not under require_vrm (it takes a Request): the relay checks the credential itself.

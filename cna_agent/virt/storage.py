@@ -181,12 +181,12 @@ class Storage:
     def volume(self, pool: str, name: str) -> VolumeReport:
         """One volume (NotFound ``volume_not_found`` when unknown)."""
         with translate():
-            return _volume_report(pool, self._pool(pool).storageVolLookupByName(name))
+            return _volume_report(pool, _lookup_volume(self._pool(pool), name))
 
     def volume_path(self, pool: str, name: str) -> str:
         """The file of a volume, as a domain's disk source uses it."""
         with translate():
-            return str(self._pool(pool).storageVolLookupByName(name).path())
+            return str(_lookup_volume(self._pool(pool), name).path())
 
     def create_volume(self, pool: str, spec: VolumeSpec) -> VolumeReport:
         """Create a sparse volume, a linked clone when ``backing_volume`` is set."""
@@ -223,7 +223,7 @@ class Storage:
         ``capacity_mib`` when given; the same copy asked again is returned."""
         into = target_pool or pool
         with translate():
-            src = self._pool(pool).storageVolLookupByName(source)
+            src = _lookup_volume(self._pool(pool), source)
             report = _volume_report(pool, src)
             handle = self._pool(into)
             capacity = int(src.info()[1])
@@ -248,7 +248,7 @@ class Storage:
     def resize_volume(self, pool: str, name: str, capacity_mib: int) -> VolumeReport:
         """Grow a volume to ``capacity_mib``; the same size is a no-op, shrinking is refused."""
         with translate():
-            vol = self._pool(pool).storageVolLookupByName(name)
+            vol = _lookup_volume(self._pool(pool), name)
             current = int(vol.info()[1])
             wanted = capacity_mib * MIB
             _refuse_shrink(f"{pool}/{name}", current, wanted)
@@ -367,10 +367,22 @@ def _grow_or_delete(vol: Any, capacity: int) -> None:
 
 def _find_volume(pool: Any, name: str) -> Any | None:
     try:
+        return _lookup_volume(pool, name)
+    except NotFound:
+        return None
+
+
+def _lookup_volume(pool: Any, name: str) -> Any:
+    """A pool's volume by name; a miss rescans the pool once, since on a datastore that
+    several nodes share another node may have made the file (NotFound if still absent)."""
+    try:
         with translate():
             return pool.storageVolLookupByName(name)
     except NotFound:
-        return None
+        pass
+    with translate():
+        pool.refresh(0)
+        return pool.storageVolLookupByName(name)
 
 
 def _same_volume(

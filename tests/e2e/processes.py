@@ -81,8 +81,11 @@ def _spawn(args: list[str], env: dict[str, str], log: Path, url: str) -> Process
     return Process(popen, log, url, env)
 
 
-def start_vrm(workdir: Path, port: int | None = None, **settings: str) -> Process:
-    """``vrm serve --migrate`` on the SQLite database of ``workdir``, on a free port."""
+def start_vrm(
+    workdir: Path, port: int | None = None, *, bind: str = "127.0.0.1", **settings: str
+) -> Process:
+    """``vrm serve --migrate`` on the SQLite database of ``workdir``, on a free port of
+    ``bind`` (the lab's bridge address when agents in other namespaces must reach it)."""
     port = port or free_port()
     env = {
         "VRM_DATABASE_URL": f"sqlite:///{workdir / 'vrm.db'}",
@@ -91,8 +94,8 @@ def start_vrm(workdir: Path, port: int | None = None, **settings: str) -> Proces
         "VRM_LOG_LEVEL": "warning",
         **settings,
     }
-    args = [str(BIN / "vrm"), "serve", "--migrate", "--host", "127.0.0.1", "--port", str(port)]
-    proc = _spawn(args, env, workdir / "vrm.log", f"http://127.0.0.1:{port}")
+    args = [str(BIN / "vrm"), "serve", "--migrate", "--host", bind, "--port", str(port)]
+    proc = _spawn(args, env, workdir / "vrm.log", f"http://{bind}:{port}")
     wait_until(lambda: _up(proc, "/healthz"), timeout_s=30, what="VRM to answer")
     return proc
 

@@ -45,6 +45,12 @@ from cna_agent.protocol import (
     VolumeSpec,
 )
 from cna_agent.protocol.images import ImageImport
+from cna_agent.protocol.migration import (
+    CpuCompare,
+    CpuCompatibility,
+    IncomingReady,
+    MigrateRequest,
+)
 
 T = TypeVar("T")
 
@@ -258,6 +264,36 @@ class AgentClient:
     def delete_network(self, name: str) -> None:
         """Delete a DVS network and its bridge (refused while NICs use it); idempotent."""
         self._send("DELETE", f"/v1/networks/{name}")
+
+    def network(self, name: str) -> NetworkReport:
+        """A DVS network as the node has it (404 when it has none of that name)."""
+        return self._call("GET", f"/v1/networks/{name}", NetworkReport)
+
+    # -- migration -------------------------------------------------------------------
+
+    def host_cpu(self) -> CpuCompare:
+        """The CPU this node offers guests (its host-model definition)."""
+        return self._call("GET", "/v1/host/cpu", CpuCompare)
+
+    def compare_cpu(self, cpu: CpuCompare) -> CpuCompatibility:
+        """Whether this node can run a CPU definition."""
+        return self._call("POST", "/v1/host/cpu/compare", CpuCompatibility, cpu)
+
+    def prepare_incoming(self, spec: DomainSpec) -> IncomingReady:
+        """Make this node ready for a domain migrating in (NICs plumbed, seed written)."""
+        return self._call("PUT", f"/v1/vms/{spec.uuid}/incoming", IncomingReady, spec)
+
+    def cancel_incoming(self, vm_uuid: uuid.UUID) -> None:
+        """Undo ``prepare_incoming`` for a domain that did not arrive; idempotent."""
+        self._send("DELETE", f"/v1/vms/{vm_uuid}/incoming")
+
+    def migrate(self, vm_uuid: uuid.UUID, request: MigrateRequest) -> Operation:
+        """Begin migrating a running domain to another node; poll the operation."""
+        return self._call("POST", f"/v1/vms/{vm_uuid}/migrate", Operation, request)
+
+    def abort_migration(self, vm_uuid: uuid.UUID) -> None:
+        """Abort the domain's running migration; nothing to do when none runs."""
+        self._send("POST", f"/v1/vms/{vm_uuid}/migrate/abort")
 
     # -- operations ------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from vrm.migration.schemas import ClusterMigration
 from vrm.models.enums import DrsMode, PlacementPolicy
 from vrm.schemas import CreateModel, Description, Name, ReadModel, UpdateModel
 
@@ -15,6 +16,14 @@ CpuOvercommit = Annotated[float, Field(ge=1, le=32, description="vCPUs per physi
 MemOvercommit = Annotated[float, Field(ge=1, le=4, description="Guest MiB per host MiB")]
 Percent = Annotated[int, Field(ge=0, le=100)]
 DrsThreshold = Annotated[int, Field(ge=1, le=5, description="1 = conservative, 5 = aggressive")]
+CpuMode = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="'host-model', or a libvirt CPU model every host must offer (a baseline "
+        "that lets VMs migrate between hosts of different generations)",
+    ),
+]
 
 
 class ClusterCreate(CreateModel):
@@ -34,6 +43,8 @@ class ClusterCreate(CreateModel):
     mem_balloon: bool = True
     mem_ksm: bool = False
     mem_swap: bool = False
+    cpu_mode: CpuMode = "host-model"
+    migration_policy: ClusterMigration = Field(default_factory=ClusterMigration)
 
 
 class ClusterUpdate(UpdateModel):
@@ -52,6 +63,8 @@ class ClusterUpdate(UpdateModel):
     mem_balloon: bool | None = None
     mem_ksm: bool | None = None
     mem_swap: bool | None = None
+    cpu_mode: CpuMode | None = None
+    migration_policy: ClusterMigration | None = None
 
 
 class ClusterRead(ReadModel):
@@ -72,5 +85,7 @@ class ClusterRead(ReadModel):
     mem_balloon: bool
     mem_ksm: bool
     mem_swap: bool
+    cpu_mode: str
+    migration_policy: ClusterMigration
     created_at: datetime
     updated_at: datetime

@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from vrm.models.enums import HostState
 from vrm.schemas import ReadModel
 
@@ -36,3 +38,12 @@ class HostRead(ReadModel):
     last_heartbeat_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class MaintenanceBody(BaseModel):
+    """``enter-maintenance``: only plan, or evacuate within a time limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = False
+    timeout_s: int = Field(default=3600, ge=60, le=86_400)

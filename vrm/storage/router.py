@@ -11,9 +11,16 @@ from vrm.errors import Conflict, Forbidden, NotFound, ValidationFailed, error_re
 from vrm.listing import ListDep, TextFilter
 from vrm.models.enums import DatastoreType, ObjectState
 from vrm.schemas import Page
-from vrm.storage import service
-from vrm.storage.schemas import DatastoreCreate, DatastoreRead, DatastoreUpdate, VolumeRead
+from vrm.storage import mounts, service
+from vrm.storage.schemas import (
+    AttachBody,
+    DatastoreCreate,
+    DatastoreRead,
+    DatastoreUpdate,
+    VolumeRead,
+)
 from vrm.storage.service import DatastoreView
+from vrm.tasks.schemas import TaskRead
 
 datastores = APIRouter(prefix="/datastores", tags=["datastores"])
 volumes = APIRouter(prefix="/volumes", tags=["volumes"])
@@ -47,6 +54,19 @@ def list_datastores(
 def create_datastore(session: SessionDep, user: Writer, data: DatastoreCreate) -> DatastoreRead:
     """Register a datastore; nodes report its capacity once they reach it."""
     return _read(service.create_datastore(session, actor=user, data=data))
+
+
+@datastores.post(
+    "/{datastore_id}/hosts",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(Conflict, Forbidden, NotFound, ValidationFailed),
+)
+def attach_datastore(
+    session: SessionDep, user: Writer, datastore_id: uuid.UUID, body: AttachBody
+) -> TaskRead:
+    """Attach a shared datastore to a host (a task: the node mounts it as a pool)."""
+    task = mounts.attach(session, actor=user, datastore_id=datastore_id, host_id=body.host_id)
+    return TaskRead.model_validate(task)
 
 
 @datastores.get("/{datastore_id}", responses=error_responses(NotFound))

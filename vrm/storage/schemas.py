@@ -49,6 +49,12 @@ class DatastoreCreate(CreateModel):
         return check_source(kind, value) if isinstance(kind, DatastoreType) else value
 
 
+class AttachBody(CreateModel):
+    """The host a shared datastore is attached to."""
+
+    host_id: uuid.UUID
+
+
 class DatastoreUpdate(UpdateModel):
     """Changes to a datastore's name or description (type and source are fixed)."""
 

@@ -132,17 +132,20 @@ def _compensate(session: Session, runtime: TaskRuntime, task: Task, failure: Tas
 
 
 def mark_failed(session: Session, task: Task, failure: TaskFailure) -> None:
-    """End a task as failed with the failure's code and message, and say so in an event."""
-    task.state, task.finished_at = TaskState.FAILED, utcnow()
+    """End a task as failed (cancelled, when an operator asked it to stop) with the
+    failure's code and message, and say so in an event."""
+    cancelled = task.cancel_requested_at is not None
+    task.state = TaskState.CANCELLED if cancelled else TaskState.FAILED
+    task.finished_at = utcnow()
     task.error_code, task.error_message = failure.code, failure.message
     emit(
         session,
-        type="task_failed",
-        severity=Severity.MAJOR,
+        type="task_cancelled" if cancelled else "task_failed",
+        severity=Severity.INFO if cancelled else Severity.MAJOR,
         target_type=task.target_type,
         target_id=task.target_id,
         task_id=task.id,
-        message=f"{task.type} failed: {failure.message}",
+        message=f"{task.type} {'cancelled' if cancelled else 'failed'}: {failure.message}",
         details={"code": failure.code},
     )
 

@@ -70,6 +70,8 @@ class Flow:
 
     type: ClassVar[TaskType]
     steps: ClassVar[tuple[str, ...]]
+    # Whether a running task may be asked to stop (its steps read cancel_requested_at).
+    cancellable: ClassVar[bool] = False
 
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
@@ -129,6 +131,10 @@ class TaskRuntime:
     def flow(self, session: Session, task: Task) -> Flow:
         """The flow of ``task``, working in ``session``."""
         return self.flows.of(task)(FlowContext(session, task, self.settings, self.clients))
+
+    def agent(self, session: Session, host_id: uuid.UUID) -> AgentClient:
+        """The shared client of a host's agent, for a request that asks a node directly."""
+        return agent_for(session, self.settings, host_id, self.clients)
 
 
 class _Releasing:

@@ -80,6 +80,17 @@ class TaskRepository(Repository[Task]):
         )
         return changed_one(self.session.execute(stmt))
 
+    def request_cancel(self, task_id: uuid.UUID, now: datetime) -> bool:
+        """Ask a queued or running task to stop; whether it was still going."""
+        stmt = (
+            update(Task)
+            .where(Task.id == task_id, Task.state.in_((TaskState.QUEUED, TaskState.RUNNING)))
+            .where(Task.cancel_requested_at.is_(None))
+            .values(cancel_requested_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+        return changed_one(self.session.execute(stmt))
+
     def for_target(self, target_id: uuid.UUID) -> Sequence[Task]:
         """The tasks of one object, oldest first."""
         stmt = select(Task).where(Task.target_id == target_id).order_by(Task.created_at)

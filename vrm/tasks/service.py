@@ -59,15 +59,18 @@ def queue_task(
 def cancel_task(
     session: Session, *, actor: Principal, runtime: TaskRuntime, task_id: uuid.UUID
 ) -> Task:
-    """Cancel a queued task that has not run yet; 409 otherwise."""
+    """Cancel a queued task, or ask a running one that can stop mid-way (a migration) to
+    stop; 409 otherwise."""
     repo = TaskRepository(session)
     task = get_or_404(repo, task_id, KIND)
-    if not repo.cancel_queued(task.id, utcnow()):
+    flow = runtime.flows.of(task)
+    if repo.cancel_queued(task.id, utcnow()):
+        runtime.flow(session, task).release()
+    elif not (flow.cancellable and repo.request_cancel(task.id, utcnow())):
         raise Conflict(
             f"task {task.id} is {task.state.value} and can no longer be cancelled",
             code="task_not_cancellable",
             details={"state": task.state.value},
         )
-    runtime.flow(session, task).release()
     record(session, actor=actor, action="task.cancel", target_type=KIND, target_id=task.id)
     return task

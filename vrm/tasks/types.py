@@ -30,11 +30,14 @@ class TaskType(StrEnum):
     VM_SNAPSHOT = "vm.snapshot"
     VM_CLONE = "vm.clone"
     VM_CONVERT_TO_TEMPLATE = "vm.convert-to-template"
+    VM_MIGRATE = "vm.migrate"
     VM_DELETE = "vm.delete"
     IMAGE_IMPORT = "image.import"
     IMAGE_UPLOAD = "image.upload"
     IMAGE_DELETE = "image.delete"
     HOST_SYNC_NETWORKS = "host.sync_networks"
+    HOST_MOUNT_DATASTORE = "host.mount_datastore"
+    HOST_ENTER_MAINTENANCE = "host.enter-maintenance"
 
 
 # The task of each VM operation that runs as a task of its own (an image export runs

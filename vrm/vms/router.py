@@ -7,11 +7,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
-from vrm.deps import CurrentUser, SessionDep, SettingsDep, Writer
+from vrm.deps import CurrentUser, SessionDep, SettingsDep, TasksDep, Writer
 from vrm.errors import Conflict, Forbidden, NotFound, ValidationFailed, error_responses
 from vrm.images import service as image_service
 from vrm.images.schemas import ExportBody, ImageAccepted, ImageRead
 from vrm.listing import ListDep, TextFilter
+from vrm.migration import service as migration
+from vrm.migration.schemas import MigrateBody
 from vrm.models import Task, Vm
 from vrm.models.enums import VmState
 from vrm.schemas import Page, json_of
@@ -271,6 +273,25 @@ def export_image(
     """Copy a template's first disk into a new qcow2 image (to move it between datastores)."""
     image, task = image_service.export_template(session, actor=user, vm_id=vm_id, body=body)
     return ImageAccepted(image=ImageRead.model_validate(image), task=TaskRead.model_validate(task))
+
+
+@router.post(
+    "/{vm_id}/actions/migrate", status_code=status.HTTP_202_ACCEPTED, responses=_OPERATION_ERRORS
+)
+def migrate(
+    session: SessionDep,
+    runtime: TasksDep,
+    user: Writer,
+    vm_id: uuid.UUID,
+    body: MigrateBody | None = None,
+) -> VmAccepted:
+    """Move a VM to another host of its cluster: live when it runs, cold when stopped.
+    Without ``host_id`` the scheduler picks the target; every pre-check refuses with 409
+    and its own code before anything moves."""
+    vm, task = migration.migrate(
+        session, actor=user, runtime=runtime, vm_id=vm_id, body=body or MigrateBody()
+    )
+    return _accepted(vm, task)
 
 
 @router.post(

@@ -132,12 +132,14 @@ def nic_spec(session: Session, nic: VmNic) -> NicSpec:
     )
 
 
-def domain_spec(session: Session, vm: Vm) -> DomainSpec:
-    """The full definition of a placed VM (disks, CD-ROMs and NICs must be loaded)."""
-    if vm.host_id is None:
+def domain_spec(session: Session, vm: Vm, *, host_id: uuid.UUID | None = None) -> DomainSpec:
+    """The full definition of a placed VM (disks, CD-ROMs and NICs must be loaded), as its
+    host sees it, or as ``host_id`` would (a migration's target: its own pool names)."""
+    host_id = host_id or vm.host_id
+    if host_id is None:
         raise Conflict(f"VM {vm.name} is not placed on a host", code="vm_not_placed")
-    disks = [disk_spec(session, vm.host_id, d) for d in sorted(vm.disks, key=_device)]
-    disks += [cdrom_spec(session, vm.host_id, c) for c in sorted(vm.cdroms, key=_device)]
+    disks = [disk_spec(session, host_id, d) for d in sorted(vm.disks, key=_device)]
+    disks += [cdrom_spec(session, host_id, c) for c in sorted(vm.cdroms, key=_device)]
     nics = [nic_spec(session, n) for n in sorted(vm.nics, key=lambda n: n.slot)]
     with_boot_order(vm, disks, nics)
     return DomainSpec(

@@ -35,6 +35,7 @@ class Operation(StrEnum):
     CLONE = "clone"
     CONVERT_TO_TEMPLATE = "convert-to-template"
     EXPORT_IMAGE = "export-image"
+    MIGRATE = "migrate"
     DELETE = "delete"
 
 
@@ -69,6 +70,8 @@ RULES: dict[Operation, Rule] = {
     Operation.CONVERT_TO_TEMPLATE: _rule(S.STOPPED),
     # A template's disk being copied into an image (the image's task ends the claim).
     Operation.EXPORT_IMAGE: _rule(S.STOPPED),
+    # Live when running, cold when stopped.
+    Operation.MIGRATE: _rule(S.RUNNING, S.STOPPED, transient=S.MIGRATING),
     Operation.DELETE: _rule(S.STOPPED, S.FAULT, S.UNKNOWN, transient=S.DELETING),
 }
 

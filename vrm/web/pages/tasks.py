@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from vrm.deps import SessionDep, TasksDep
+from vrm.flows import all_flows
 from vrm.models.enums import TaskState
 from vrm.tasks import service
 from vrm.tasks.types import TaskType
@@ -43,6 +44,9 @@ TASK_LABELS = {
     "image.upload": "Upload image",
     "image.delete": "Delete image",
     "host.sync_networks": "Synchronize host networks",
+    "host.mount_datastore": "Attach datastore to host",
+    "host.enter-maintenance": "Enter maintenance mode",
+    "vm.migrate": "Migrate VM",
 }
 # What to do about the errors tasks end with most often (msgids; other codes get none).
 ERROR_HINTS = {
@@ -58,13 +62,32 @@ ERROR_HINTS = {
     "operation_wait_timeout": "The host took too long: look at the host, then try again.",
     "vm_state_conflict": "The VM's state does not allow this now: wait for it to settle.",
     "vm_busy": "Another task runs on this VM: wait for it to end.",
+    "maintenance_blocked": "Some VMs could not move: see each VM's outcome, fix it, try again.",
+    "migration_aborted": "The migration was stopped; the VM runs on its source host.",
+    "migration_timeout": "The migration did not converge in time: allow more bandwidth.",
     "volume_in_use": "A linked clone still uses this volume: delete the clone first.",
     "image_not_ready": "The image is not ready yet: wait for its upload or import to end.",
     "snapshot_not_found": "The VM has no snapshot of that name any more: reload the page.",
     "domain_not_found": "The host does not know this VM: its heartbeat will correct the state.",
     "ip_pool_exhausted": "The port group's IP pool has no free address: widen its ranges.",
 }
-CANCELLABLE = frozenset({TaskState.QUEUED})
+
+
+class Cancellable:
+    """Which tasks the page offers to cancel: queued ones, and running ones whose flows
+    stop on request (the API's rule, from the flow registry)."""
+
+    def __init__(self, running_types: frozenset[str]) -> None:
+        self.running_types = running_types
+
+    def allows(self, task: Any) -> bool:
+        state = TaskState(task.state)
+        return state == TaskState.QUEUED or (
+            state == TaskState.RUNNING and str(task.type) in self.running_types
+        )
+
+
+CANCELLABLE = Cancellable(frozenset(str(t) for t, flow in all_flows().items() if flow.cancellable))
 
 
 def task_table(request: Request) -> TableState:
@@ -127,4 +150,8 @@ def task_detail(
 
 def task_words() -> dict[str, Any]:
     """What every page showing tasks needs to name them and explain their errors."""
-    return {"task_labels": TASK_LABELS, "error_hints": ERROR_HINTS, "cancellable": CANCELLABLE}
+    return {
+        "task_labels": TASK_LABELS,
+        "error_hints": ERROR_HINTS,
+        "cancellable": CANCELLABLE,
+    }

@@ -1,0 +1,62 @@
+"""Migration commands: a target gets ready, a source sends, and CPU compatibility."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, status
+
+from cna_agent.api.deps import NodeDep
+from cna_agent.errors import InvalidSpec
+from cna_agent.protocol import DomainSpec, Operation
+from cna_agent.protocol.migration import (
+    CpuCompare,
+    CpuCompatibility,
+    IncomingReady,
+    MigrateRequest,
+)
+from cna_agent.virt import migration
+
+router = APIRouter(tags=["migration"])
+
+
+@router.get("/host/cpu")
+def host_cpu(node: NodeDep) -> CpuCompare:
+    """The CPU this node offers guests (host-model), to compare on another node."""
+    return CpuCompare(xml=migration.host_cpu_xml(node.hv.conn))
+
+
+@router.post("/host/cpu/compare")
+def compare_cpu(node: NodeDep, cpu: CpuCompare) -> CpuCompatibility:
+    """Whether this node can run a CPU definition."""
+    found = migration.compare_cpu(node.hv.conn, cpu.xml)
+    return CpuCompatibility(compatible=found.compatible, detail=found.detail)
+
+
+@router.put("/vms/{uuid}/incoming")
+def prepare_incoming(node: NodeDep, uuid: UUID, spec: DomainSpec) -> IncomingReady:
+    """Get ready for a domain migrating in: NICs plumbed, seed written; idempotent."""
+    if spec.uuid != uuid:
+        raise InvalidSpec("the spec's uuid differs from the URL's", code="uuid_mismatch")
+    return node.migrations.prepare_incoming(spec)
+
+
+@router.delete("/vms/{uuid}/incoming", status_code=status.HTTP_204_NO_CONTENT)
+def cancel_incoming(node: NodeDep, uuid: UUID) -> None:
+    """Undo a preparation for a domain that did not arrive; idempotent."""
+    node.migrations.cancel_incoming(uuid)
+
+
+@router.post("/vms/{uuid}/migrate", status_code=status.HTTP_202_ACCEPTED)
+def migrate(node: NodeDep, uuid: UUID, request: MigrateRequest) -> Operation:
+    """Live-migrate a running domain (peer to peer); poll the operation for progress and
+    figures."""
+    return node.operations.submit_tracked(
+        "migrate", str(uuid), lambda progress: node.migrations.migrate(uuid, request, progress)
+    )
+
+
+@router.post("/vms/{uuid}/migrate/abort", status_code=status.HTTP_204_NO_CONTENT)
+def abort_migration(node: NodeDep, uuid: UUID) -> None:
+    """Abort the domain's running migration; nothing to do when none runs."""
+    node.migrations.abort(uuid)

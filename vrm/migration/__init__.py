@@ -1,0 +1,1 @@
+"""Moving VMs between hosts: live, cold, and (with copy-storage) their disks too."""

@@ -1,0 +1,270 @@
+"""The ``vm.migrate`` flow: prepare the target, move, and switch VRM's record.
+
+Live (the VM runs): the target plumbs the filtered NICs and writes the cloud-init seed,
+then the source node runs a peer-to-peer libvirt migration (its progress shows on the
+task); the VM's host changes in VRM only once the target says it runs the domain.
+
+Cold (the VM is stopped): the domain is defined on the target, then removed from the
+source (its volumes stay: the storage is shared).
+
+Whatever happens, the flow asks both nodes where the domain is before it acts, and
+never guesses: a resumed task (VRM restarted mid-migration) follows the source's
+operation if the node still has it, or finds the domain where it is. A failed or
+cancelled migration leaves the VM on the source with nothing left on the target.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from cna_agent.protocol import DomainReport, DomainState, Operation, OperationState
+from cna_agent.protocol.migration import IncomingReady, MigrateRequest, MigrationPolicy
+from vrm.agents.client import AgentCallError, AgentClient, AgentFailed, AgentRejected
+from vrm.events.emit import emit
+from vrm.models import Host
+from vrm.models.enums import Severity, VmState
+from vrm.tasks.flow import TaskFailure
+from vrm.tasks.types import TaskType
+from vrm.vms.flows.base import VmFlow
+from vrm.vms.repository import VmRepository
+from vrm.vms.spec import domain_spec
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.5
+# Where the task keeps what it must find again after a VRM restart.
+OPERATION = "operation_id"
+INCOMING = "incoming"
+# Task progress: preparing takes the first tenth, the move up to 95 %.
+_PREPARED, _MOVED = 10, 95
+_RUNNING = (DomainState.RUNNING, DomainState.BLOCKED, DomainState.PAUSED)
+
+
+class MigrateFlow(VmFlow):
+    """Move a VM to another host, live or cold."""
+
+    type = TaskType.VM_MIGRATE
+    steps = ("prepare", "move", "switch")
+    cancellable = True
+
+    # -- what the task was asked ------------------------------------------------------
+
+    @property
+    def source_id(self) -> uuid.UUID:
+        return uuid.UUID(str(self.ctx.params["source_host_id"]))
+
+    @property
+    def target_id(self) -> uuid.UUID:
+        return uuid.UUID(str(self.ctx.params["target_host_id"]))
+
+    @property
+    def live(self) -> bool:
+        return bool(self.ctx.params.get("live", True))
+
+    def _source(self) -> AgentClient:
+        return self.ctx.agent(self.source_id)
+
+    def _target(self) -> AgentClient:
+        return self.ctx.agent(self.target_id)
+
+    # -- steps --------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Ready the target: NICs plumbed and seed written (live), or the domain defined
+        (cold), with the target's own pool names."""
+        spec = domain_spec(self.ctx.session, self.vm, host_id=self.target_id)
+        if self.live:
+            ready = self._target().prepare_incoming(spec)
+            self._remember(INCOMING, ready.model_dump(mode="json"))
+        else:
+            self._target().define(spec)
+        self.ctx.task.progress = _PREPARED
+
+    def move(self) -> None:
+        """Migrate (live) or let go of the source's definition (cold)."""
+        if not self.live:
+            self._source().undefine(self.vm.uuid, delete_volumes=False)
+            return
+        if self._arrived():
+            return
+        source = self._source()
+        op = self._resumed(source) or self._start(source)
+        while op.state == OperationState.RUNNING:
+            self._follow(op)
+            if self._cancel_requested():
+                source.abort_migration(self.vm.uuid)
+            time.sleep(POLL_S)
+            op = source.operation(op.id)  # commits the progress first
+        self._follow(op)
+        if op.state == OperationState.FAILED and op.error is not None:
+            raise AgentFailed(op.error.message, code=op.error.code, status=None, retryable=False)
+
+    def switch(self) -> None:
+        """Make sure the target has the domain (running, when live)."""
+        report = self._on(self._target())
+        if report is None or (self.live and report.state not in _RUNNING):
+            state = report.state.value if report else "absent"
+            raise TaskFailure(
+                f"the target does not run VM {self.vm.name} after the move (it is {state})",
+                code="migration_not_on_target",
+            )
+
+    def finish(self) -> None:
+        """Record the move, in the transaction that ends the task."""
+        vm = self.vm
+        vm.host_id, vm.migration_target_host_id = self.target_id, None
+        VmRepository(self.ctx.session).set_state(vm, self.previous_state())
+        source, target = (self.ctx.session.get(Host, h) for h in (self.source_id, self.target_id))
+        emit(
+            self.ctx.session,
+            type="vm_migrated",
+            target_type="vm",
+            target_id=vm.id,
+            task_id=self.ctx.task.id,
+            message=f"VM {vm.name} moved from {source.name if source else self.source_id} "
+            f"to {target.name if target else self.target_id} ({'live' if self.live else 'cold'})",
+            details={"source_host_id": str(self.source_id), "target_host_id": str(self.target_id)},
+        )
+
+    # -- failure ------------------------------------------------------------------------
+
+    def compensate(self, failure: TaskFailure) -> None:
+        """Leave the VM where it really is: on the source, the target cleaned up; or, if
+        the move did complete, on the target (asked, never guessed)."""
+        if self.live:
+            self._quietly(lambda: self._source().abort_migration(self.vm.uuid))
+        source, target = self._on(self._source()), self._on(self._target())
+        vm = self.vm
+        if source is None and target is not None:
+            # It did arrive: the record follows the VM.
+            vm.host_id = self.target_id
+            self._event(
+                Severity.MAJOR,
+                f"VM {vm.name} is on the target although the migration failed "
+                f"({failure.code}); VRM's record follows it",
+            )
+        elif source is not None and target is not None and not self._safe_to_clean(source):
+            # Both nodes have it and the source's copy is not running: a person decides.
+            self._event(
+                Severity.CRITICAL,
+                f"VM {vm.name} is on both hosts after a failed migration ({failure.code}); "
+                "neither copy was touched",
+            )
+            source = target = None
+        elif source is not None:
+            self._clean_target(target)
+        vm.migration_target_host_id = None
+        VmRepository(self.ctx.session).set_state(vm, self._state_after(source, target))
+
+    def release(self) -> None:
+        """A migration cancelled before it ran: the target's claim goes back."""
+        self.vm.migration_target_host_id = None
+        super().release()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _start(self, source: AgentClient) -> Operation:
+        policy = MigrationPolicy.model_validate(self.ctx.params.get("policy", {}))
+        incoming = IncomingReady.model_validate(self.ctx.task.result.get(INCOMING, {}))
+        target = self.ctx.session.get(Host, self.target_id)
+        if target is None:
+            raise TaskFailure("the target host was removed", code="host_not_found")
+        settings = self.ctx.settings
+        request = MigrateRequest(
+            dest_uri=settings.migration_libvirt_uri.format(address=target.address),
+            migrate_uri=settings.migration_uri.format(address=target.address),
+            policy=policy,
+            incoming=incoming,
+        )
+        op = source.migrate(self.vm.uuid, request)
+        self._remember(OPERATION, str(op.id))
+        return op
+
+    def _resumed(self, source: AgentClient) -> Operation | None:
+        """The source's migration this task started before, if the node still knows it."""
+        started = self.ctx.task.result.get(OPERATION)
+        if not started:
+            return None
+        try:
+            return source.operation(uuid.UUID(str(started)))
+        except AgentRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _arrived(self) -> bool:
+        """The domain already runs on the target and not on the source (a resumed task
+        whose migration ended while VRM was away)."""
+        target = self._on(self._target())
+        if target is None or target.state not in _RUNNING:
+            return False
+        return self._on(self._source()) is None
+
+    def _follow(self, op: Operation) -> None:
+        """Show the node's progress and figures on the task."""
+        task = self.ctx.task
+        span = _MOVED - _PREPARED
+        task.progress = max(task.progress, _PREPARED + op.progress * span // 100)
+        if op.result:
+            task.result = {**task.result, "migration": op.result}
+
+    def _cancel_requested(self) -> bool:
+        self.ctx.session.refresh(self.ctx.task, ["cancel_requested_at"])
+        return self.ctx.task.cancel_requested_at is not None
+
+    def _on(self, agent: AgentClient) -> DomainReport | None:
+        """The domain on a node; None when absent. An unreachable node raises: the flow
+        must not act on a guess."""
+        try:
+            return agent.domain(self.vm.uuid)
+        except AgentRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _safe_to_clean(self, source: DomainReport) -> bool:
+        """The target's copy may go: the source's is the live one (or, cold, defined)."""
+        return not self.live or source.state in (DomainState.RUNNING, DomainState.BLOCKED)
+
+    def _event(self, severity: Severity, message: str) -> None:
+        emit(
+            self.ctx.session,
+            type="vm_migration_outcome",
+            severity=severity,
+            target_type="vm",
+            target_id=self.vm.id,
+            task_id=self.ctx.task.id,
+            message=message,
+        )
+
+    def _clean_target(self, target: DomainReport | None) -> None:
+        """Remove what the migration left on the target (never the volumes)."""
+        agent = self._target()
+        if target is not None and self.live and target.state in _RUNNING:
+            agent.action(self.vm.uuid, "destroy")
+        if target is not None:
+            agent.undefine(self.vm.uuid, delete_volumes=False)
+        if self.live:
+            self._quietly(lambda: agent.cancel_incoming(self.vm.uuid))
+
+    def _state_after(self, source: DomainReport | None, target: DomainReport | None) -> VmState:
+        where = source if source is not None else target
+        if where is None:
+            return VmState.UNKNOWN
+        if where.state in (DomainState.RUNNING, DomainState.BLOCKED):
+            return VmState.RUNNING
+        if where.state == DomainState.PAUSED:
+            return VmState.PAUSED
+        return VmState.STOPPED if where.state == DomainState.SHUTOFF else self.previous_state()
+
+    def _remember(self, key: str, value: Any) -> None:
+        self.ctx.task.result = {**self.ctx.task.result, key: value}
+
+    def _quietly(self, call: Any) -> None:
+        try:
+            call()
+        except AgentCallError as exc:
+            log.warning("migration clean-up of task %s: %s", self.ctx.task.id, exc.message)

@@ -1,0 +1,130 @@
+"""Starting a migration: pre-checks, the claim on the target, and the task."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vrm.agents.client import AgentClient
+from vrm.audit.service import record
+from vrm.auth.principal import Principal
+from vrm.config import Settings
+from vrm.crud import get_or_404
+from vrm.errors import Conflict
+from vrm.hosts.repository import HostRepository
+from vrm.migration import checks
+from vrm.migration.schemas import ClusterMigration, MigrateBody
+from vrm.models import Cluster, Task, Vm
+from vrm.models.enums import VmState
+from vrm.tasks.flow import TaskRuntime
+from vrm.tasks.service import queue_task
+from vrm.tasks.types import TaskType
+from vrm.vms.repository import VmRepository
+from vrm.vms.service import KIND, refusal
+from vrm.vms.states import RULES, Operation
+
+MIB_PER_GIB = 1024
+
+
+# How a request or a flow reaches a host's agent.
+AgentOf = Callable[[Session, uuid.UUID], AgentClient]
+
+
+def migrate(
+    session: Session, *, actor: Principal, runtime: TaskRuntime, vm_id: uuid.UUID, body: MigrateBody
+) -> tuple[Vm, Task]:
+    """Check, claim the target and queue the migration of a VM (live when it runs)."""
+    vm, task = start(
+        session,
+        settings=runtime.settings,
+        agent=runtime.agent,
+        vm_id=vm_id,
+        body=body,
+        user_id=actor.user_id,
+    )
+    record(
+        session,
+        actor=actor,
+        action="vm.migrate",
+        target_type=KIND,
+        target_id=vm.id,
+        details={**{k: task.params[k] for k in _AUDITED}, "task_id": str(task.id)},
+    )
+    return vm, task
+
+
+_AUDITED = ("source_host_id", "target_host_id", "live")
+
+
+def start(
+    session: Session,
+    *,
+    settings: Settings,
+    agent: AgentOf,
+    vm_id: uuid.UUID,
+    body: MigrateBody,
+    user_id: uuid.UUID | None,
+) -> tuple[Vm, Task]:
+    """The pre-checks, the claim and the task of one migration, in ``session``.
+
+    The session's transaction is rolled back once (after the scheduler's pick, before
+    the nodes are asked): a caller commits what it wrote before calling.
+    """
+    repo = VmRepository(session)
+    vm = _movable(repo, vm_id)
+    target = checks.pick_target(session, vm, body.host_id)
+    target_id, source_id = target.id, vm.host_id
+    assert source_id is not None
+    # The scheduler's pick locked the cluster: let go before asking the nodes.
+    session.rollback()
+    vm = _movable(repo, vm_id)
+    cluster = session.get(Cluster, vm.cluster_id)
+    assert cluster is not None
+    source, destination = agent(session, source_id), agent(session, target_id)
+    checks.check_nodes(session, vm, cluster, source, destination)
+    target = get_or_404(HostRepository(session), target_id, "host")
+    checks.claim_target(session, settings, vm, target)
+    previous = vm.state
+    if vm.host_id != source_id or not repo.claim(vm.id, Operation.MIGRATE):
+        session.refresh(vm)
+        raise refusal(vm, Operation.MIGRATE)
+    vm.migration_target_host_id = target_id  # claims the target's capacity (placed counters)
+    live = previous == VmState.RUNNING
+    policy = ClusterMigration.model_validate(cluster.migration_policy).policy(
+        body, completion_timeout_s=_completion_timeout(settings, vm)
+    )
+    params: dict[str, Any] = {
+        "previous_state": previous.value,
+        "source_host_id": str(source_id),
+        "target_host_id": str(target_id),
+        "live": live,
+        "policy": policy.model_dump(mode="json"),
+    }
+    task = queue_task(
+        session,
+        type=TaskType.VM_MIGRATE,
+        target_type=KIND,
+        target_id=vm.id,
+        user_id=user_id,
+        params=params,
+    )
+    return vm, task
+
+
+def _movable(repo: VmRepository, vm_id: uuid.UUID) -> Vm:
+    """The VM with its devices, refused early when it cannot migrate now."""
+    vm = repo.full(vm_id) or get_or_404(repo, vm_id, KIND)
+    if vm.task_state is not None or vm.state not in RULES[Operation.MIGRATE].allowed:
+        raise refusal(vm, Operation.MIGRATE)
+    if vm.host_id is None:
+        raise Conflict(f"VM {vm.name} is not placed on a host", code="vm_not_placed")
+    return vm
+
+
+def _completion_timeout(settings: Settings, vm: Vm) -> float:
+    """The time limit of a live migration: per GiB of memory, never below the minimum."""
+    per_gib = settings.migration_timeout_s_per_gib * vm.memory_mib / MIB_PER_GIB
+    return max(settings.migration_min_timeout_s, per_gib)
