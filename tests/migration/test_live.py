@@ -19,7 +19,7 @@ from cna_agent.virt.plug import PlugNames
 from tests.e2e.processes import wait_until
 from tests.e2e.vmlab import wait_task
 from tests.media import tiny_iso
-from tests.migration.conftest import Lab
+from tests.migration.lab import Lab
 
 # Slow enough to act while it runs: the tiny guest has tens of MiB of non-zero memory.
 SLOW = {"bandwidth_mib_s": 1}

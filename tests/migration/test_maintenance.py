@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.vmlab import wait_task
-from tests.migration.conftest import Lab
+from tests.migration.lab import Lab
 from tests.migration.test_live import where
 
 

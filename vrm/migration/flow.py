@@ -34,7 +34,8 @@ from vrm.vms.spec import domain_spec
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.5
+# A migration ends within a poll of the node's job; polls are cheap local GETs.
+POLL_S = 0.1
 # Where the task keeps what it must find again after a VRM restart.
 OPERATION = "operation_id"
 INCOMING = "incoming"
