@@ -23,7 +23,7 @@ from cna_agent.errors import NotFound, StateConflict
 from cna_agent.operations import Progress
 from cna_agent.protocol import DomainReport, DomainSpec, DomainState
 from cna_agent.protocol.migration import IncomingReady, MigrateRequest
-from cna_agent.virt import migration
+from cna_agent.virt import convergence, migration
 from cna_agent.virt.nwfilter import ensure_filters
 from cna_agent.virt.relocate import destination_xml
 
@@ -92,7 +92,7 @@ class Migrations:
         with self._lock:
             self._aborts.pop(uuid, None)
 
-        def report(sample: migration.MigrationProgress) -> None:
+        def report(sample: convergence.MigrationProgress) -> None:
             progress(int(sample.percent), {"progress": _figures(sample)})
 
         try:
@@ -143,9 +143,9 @@ class Migrations:
             return None
 
 
-def _policy(request: MigrateRequest) -> migration.MigrationPolicy:
+def _policy(request: MigrateRequest) -> convergence.MigrationPolicy:
     wire = request.policy
-    return migration.MigrationPolicy(
+    return convergence.MigrationPolicy(
         completion_timeout_s=wire.completion_timeout_s,
         no_progress_timeout_s=wire.no_progress_timeout_s,
         bandwidth_mib_s=wire.bandwidth_mib_s,
@@ -160,6 +160,6 @@ def _policy(request: MigrateRequest) -> migration.MigrationPolicy:
     )
 
 
-def _figures(sample: migration.MigrationProgress | migration.MigrationResult) -> dict[str, Any]:
+def _figures(sample: convergence.MigrationProgress | convergence.MigrationResult) -> dict[str, Any]:
     """Figures as JSON."""
     return dataclasses.asdict(sample)

@@ -15,7 +15,7 @@ from cna_agent.protocol.migration import (
     IncomingReady,
     MigrateRequest,
 )
-from cna_agent.virt import migration
+from cna_agent.virt import cpu
 
 router = APIRouter(tags=["migration"])
 
@@ -23,13 +23,13 @@ router = APIRouter(tags=["migration"])
 @router.get("/host/cpu")
 def host_cpu(node: NodeDep) -> CpuCompare:
     """The CPU this node offers guests (host-model), to compare on another node."""
-    return CpuCompare(xml=migration.host_cpu_xml(node.hv.conn))
+    return CpuCompare(xml=cpu.host_cpu_xml(node.hv.conn))
 
 
 @router.post("/host/cpu/compare")
-def compare_cpu(node: NodeDep, cpu: CpuCompare) -> CpuCompatibility:
+def compare_cpu(node: NodeDep, wanted: CpuCompare) -> CpuCompatibility:
     """Whether this node can run a CPU definition."""
-    found = migration.compare_cpu(node.hv.conn, cpu.xml)
+    found = cpu.compare_cpu(node.hv.conn, wanted.xml)
     return CpuCompatibility(compatible=found.compatible, detail=found.detail)
 
 

@@ -18,8 +18,8 @@ from cna_agent.protocol import Wire
 DEFAULT_DOWNTIME_STEPS_MS = (100, 200, 300, 400, 500)
 
 
-class MigrationPolicy(Wire):
-    """How a live migration converges, and when it is given up."""
+class Convergence(Wire):
+    """How a live migration converges (a cluster's defaults are one of these)."""
 
     # Bandwidth cap of the migration stream; None = as fast as the link allows.
     bandwidth_mib_s: int | None = Field(default=None, ge=1, le=100_000)
@@ -33,12 +33,8 @@ class MigrationPolicy(Wire):
     auto_converge: bool = False
     # Switch to post-copy when the last downtime step does not converge.
     post_copy: bool = False
-    # The whole migration must end within this; otherwise it is aborted.
-    completion_timeout_s: float = Field(default=600.0, gt=0, le=86_400)
     # Aborted when nothing more has been transferred for this long.
     no_progress_timeout_s: float = Field(default=60.0, gt=0, le=3_600)
-    # Copy the disks too (target storage is not shared).
-    copy_storage: bool = False
 
     @model_validator(mode="after")
     def _ascending(self) -> Self:
@@ -47,6 +43,15 @@ class MigrationPolicy(Wire):
         if any(step < 1 or step > 60_000 for step in self.downtime_steps_ms):
             raise ValueError("each downtime step is 1 to 60000 ms")
         return self
+
+
+class MigrationPolicy(Convergence):
+    """One migration's convergence, and when it is given up."""
+
+    # The whole migration must end within this; otherwise it is aborted.
+    completion_timeout_s: float = Field(default=600.0, gt=0, le=86_400)
+    # Copy the disks too (target storage is not shared).
+    copy_storage: bool = False
 
 
 class IncomingReady(Wire):

@@ -175,7 +175,7 @@ def test_two_vlans_addresses_filters_seed_release_and_reuse(
     assert ovs("get", "port", PlugNames.of(macs[0]).ovs_port, "tag") == "101"
 
     # Delete: the addresses go back once the domain is gone; a new VM gets them again.
-    stopped = run(admin, admin.post(f"/vms/{vm['id']}/actions/stop", json={"force": True}))
+    stopped = run(admin, admin.post(f"/vms/{vm['id']}/actions/stop", json={"mode": "poweroff"}))
     assert stopped["state"] == "succeeded", stopped
     deleted = admin.delete(f"/vms/{vm['id']}")
     assert wait_task(admin, deleted.json()["task"]["id"])["state"] == "succeeded"

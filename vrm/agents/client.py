@@ -15,6 +15,7 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Literal, TypeVar
 
 import httpx
@@ -301,6 +302,15 @@ class AgentClient:
         """The state of a long operation."""
         return self._call("GET", f"/v1/operations/{op_id}", Operation)
 
+    def known_operation(self, op_id: uuid.UUID) -> Operation | None:
+        """A long operation, or None when the agent does not know it (it restarted, or
+        forgot it long after it ended)."""
+        return _unless_404(lambda: self.operation(op_id))
+
+    def domain_if_any(self, vm_uuid: uuid.UUID) -> DomainReport | None:
+        """One domain in detail, or None when the node has none with this uuid."""
+        return _unless_404(lambda: self.domain(vm_uuid))
+
     def wait(self, op: Operation, *, timeout_s: float, poll_s: float = 0.5) -> Operation:
         """Poll ``op`` until it ends; a failed operation raises its error."""
         deadline = time.monotonic() + timeout_s
@@ -355,6 +365,15 @@ class AgentClient:
         if response.is_error:
             raise error_from(response)
         return response
+
+
+def _unless_404(call: Callable[[], T]) -> T | None:
+    try:
+        return call()
+    except AgentRejected as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 def unreachable(message: str, code: str) -> AgentUnreachable:

@@ -186,26 +186,27 @@ def _report_strays(
         reported.append(str(domain.uuid))
         if str(domain.uuid) in seen:
             continue
-        if vm is None:
-            emit(
-                session,
-                type="unknown_domain",
-                severity=Severity.MINOR,
-                target_type="host",
-                target_id=host.id,
-                message=f"domain {domain.name} ({domain.uuid}) on {host.name} is not managed "
-                "by VRM; it is left alone",
-                details={"uuid": str(domain.uuid), "name": domain.name},
-            )
-        else:
-            emit(
-                session,
-                type="vm_on_unexpected_host",
-                severity=Severity.MAJOR,
-                target_type="vm",
-                target_id=vm.id,
-                message=f"VM {vm.name} runs on {host.name}, but VRM has it elsewhere; "
-                "it is left alone",
-                details={"host_id": str(host.id), "recorded_host_id": str(vm.host_id)},
-            )
+        emit(session, **_stray_event(host, domain, vm))
     return sorted(reported)
+
+
+def _stray_event(host: Row[Any], domain: DomainStatus, vm: VmRow | None) -> dict[str, Any]:
+    """The event of a domain that is not one of the host's VMs."""
+    if vm is None:
+        return {
+            "type": "unknown_domain",
+            "severity": Severity.MINOR,
+            "target_type": "host",
+            "target_id": host.id,
+            "message": f"domain {domain.name} ({domain.uuid}) on {host.name} is not managed "
+            "by VRM; it is left alone",
+            "details": {"uuid": str(domain.uuid), "name": domain.name},
+        }
+    return {
+        "type": "vm_on_unexpected_host",
+        "severity": Severity.MAJOR,
+        "target_type": "vm",
+        "target_id": vm.id,
+        "message": f"VM {vm.name} runs on {host.name}, but VRM has it elsewhere; it is left alone",
+        "details": {"host_id": str(host.id), "recorded_host_id": str(vm.host_id)},
+    }

@@ -9,7 +9,7 @@ import uuid
 
 from cna_agent.protocol import Operation, OperationState
 from cna_agent.protocol.images import ImageFormat, ImageImport, ImageReport, VolumeRef
-from vrm.agents.client import AgentCallError, AgentClient, AgentFailed, AgentRejected
+from vrm.agents.client import AgentCallError, AgentClient, AgentFailed
 from vrm.errors import VrmError
 from vrm.images import service
 from vrm.images.service import apply_report, mark_failed
@@ -125,14 +125,7 @@ class ImportFlow(ImageFlow):
         """The node's operation this task started before, if the node still runs or knows
         it; None when there is none (or the agent restarted and forgot it: start again)."""
         started = self.ctx.task.result.get(OPERATION)
-        if not started:
-            return None
-        try:
-            return agent.operation(uuid.UUID(str(started)))
-        except AgentRejected as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return agent.known_operation(uuid.UUID(str(started))) if started else None
 
     def _spec(self, image: Image) -> ImageImport:
         max_bytes = self.ctx.settings.image_max_mib * service.MIB

@@ -22,7 +22,7 @@ from typing import Any
 
 from cna_agent.protocol import DomainReport, DomainState, Operation, OperationState
 from cna_agent.protocol.migration import IncomingReady, MigrateRequest, MigrationPolicy
-from vrm.agents.client import AgentCallError, AgentClient, AgentFailed, AgentRejected
+from vrm.agents.client import AgentCallError, AgentClient, AgentFailed
 from vrm.events.emit import emit
 from vrm.models import Host
 from vrm.models.enums import Severity, VmState
@@ -93,10 +93,12 @@ class MigrateFlow(VmFlow):
             return
         source = self._source()
         op = self._resumed(source) or self._start(source)
+        aborting = False
         while op.state == OperationState.RUNNING:
             self._follow(op)
-            if self._cancel_requested():
+            if not aborting and self._cancel_requested():
                 source.abort_migration(self.vm.uuid)
+                aborting = True
             time.sleep(POLL_S)
             op = source.operation(op.id)  # commits the progress first
         self._follow(op)
@@ -112,6 +114,9 @@ class MigrateFlow(VmFlow):
                 f"the target does not run VM {self.vm.name} after the move (it is {state})",
                 code="migration_not_on_target",
             )
+        if self.live:
+            # The target forgets what it prepared (the domain keeps it: it arrived).
+            self._quietly(lambda: self._target().cancel_incoming(self.vm.uuid))
 
     def finish(self) -> None:
         """Record the move, in the transaction that ends the task."""
@@ -187,14 +192,7 @@ class MigrateFlow(VmFlow):
     def _resumed(self, source: AgentClient) -> Operation | None:
         """The source's migration this task started before, if the node still knows it."""
         started = self.ctx.task.result.get(OPERATION)
-        if not started:
-            return None
-        try:
-            return source.operation(uuid.UUID(str(started)))
-        except AgentRejected as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return source.known_operation(uuid.UUID(str(started))) if started else None
 
     def _arrived(self) -> bool:
         """The domain already runs on the target and not on the source (a resumed task
@@ -219,12 +217,7 @@ class MigrateFlow(VmFlow):
     def _on(self, agent: AgentClient) -> DomainReport | None:
         """The domain on a node; None when absent. An unreachable node raises: the flow
         must not act on a guess."""
-        try:
-            return agent.domain(self.vm.uuid)
-        except AgentRejected as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return agent.domain_if_any(self.vm.uuid)
 
     def _safe_to_clean(self, source: DomainReport) -> bool:
         """The target's copy may go: the source's is the live one (or, cold, defined)."""

@@ -18,12 +18,13 @@ from typing import Any
 import libvirt
 import pytest
 
-from cna_agent.virt import migration
-from cna_agent.virt.migration import (
+from cna_agent.virt import cpu, migration
+from cna_agent.virt.convergence import (
     Abort,
     MigrationAborted,
     MigrationPolicy,
     MigrationProgress,
+    MigrationResult,
     MigrationTimeout,
     RaiseDowntime,
     StartPostCopy,
@@ -188,7 +189,7 @@ def guest(bed: Bed, conns: Conns) -> Iterator[Any]:
 
 def _migrate(
     bed: Bed, conn: libvirt.virConnect, dom: Any, policy: MigrationPolicy, **kw: Any
-) -> migration.MigrationResult:
+) -> MigrationResult:
     return migration.migrate(
         conn,
         dom.UUIDString(),
@@ -336,19 +337,19 @@ def test_a_storage_copy_to_another_path_takes_the_destination_xml(bed: Bed, conn
 
 
 def test_the_hosts_own_cpu_is_compatible_and_a_missing_feature_is_not(conns: Conns) -> None:
-    own = migration.host_cpu_xml(conns[0])
+    own = cpu.host_cpu_xml(conns[0])
     lacking = _with_feature(own, _a_feature_the_host_lacks(own))
     made_up = _with_feature(own, "ovrmlab-no-such-feature")
 
-    assert migration.compare_cpu(conns[1], own).compatible
-    verdict = migration.compare_cpu(conns[1], lacking)
+    assert cpu.compare_cpu(conns[1], own).compatible
+    verdict = cpu.compare_cpu(conns[1], lacking)
     assert not verdict.compatible
     assert verdict.relation == "incompatible"
     assert _a_feature_the_host_lacks(own) in verdict.detail
-    assert not migration.compare_cpu(conns[1], made_up).compatible
-    baseline = migration.baseline_cpu(conns[1], [own, migration.host_cpu_xml(conns[1])])
+    assert not cpu.compare_cpu(conns[1], made_up).compatible
+    baseline = cpu.baseline_cpu(conns[1], [own, cpu.host_cpu_xml(conns[1])])
     assert ET.fromstring(baseline).findtext("model")
-    assert migration.compare_cpu(conns[0], baseline).compatible
+    assert cpu.compare_cpu(conns[0], baseline).compatible
 
 
 def _qemu_io(image: Path, command: str, *options: str) -> None:

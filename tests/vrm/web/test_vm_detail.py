@@ -46,6 +46,7 @@ BUTTON_OPS = {
     "convert-to-template",
     "delete",
     "change-media",
+    "migrate",
 }
 
 
@@ -161,13 +162,13 @@ def test_the_buttons_follow_the_state(session: Session, web_login: WebLogin, vm:
     assert "Start VM…" in html
 
 
-def test_a_template_may_only_be_cloned_exported_or_deleted(
+def test_a_template_may_only_be_cloned_exported_migrated_or_deleted(
     session: Session, web_login: WebLogin, vm: Vm
 ) -> None:
     session.execute(update(Vm).where(Vm.id == vm.id).values(is_template=True))
     session.commit()
     html = web_login("rita", "admin").get(f"/vms/{vm.id}", headers=HTML).text
-    assert enabled_ops(html) == {"clone", "export-image", "delete"}
+    assert enabled_ops(html) == {"clone", "export-image", "migrate", "delete"}
     assert "Export as image" in html
 
 

@@ -24,7 +24,9 @@ RECENT = 20
 # How many port groups the attach-NIC menu offers.
 PORT_GROUPS = 500
 # What a template still allows (everything else answers 409 vm_is_template).
-TEMPLATE_OPERATIONS = frozenset({Operation.CLONE, Operation.EXPORT_IMAGE, Operation.DELETE})
+TEMPLATE_OPERATIONS = frozenset(
+    {Operation.CLONE, Operation.EXPORT_IMAGE, Operation.MIGRATE, Operation.DELETE}
+)
 
 
 def enabled_operations(vm: VmRead) -> set[str]:
