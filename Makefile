@@ -48,6 +48,7 @@ bench: setup services
 	$(BIN)/python -m bench.api --db postgresql --json var/bench-api-postgresql.json
 	$(BIN)/python -m bench.vm_create
 	$(BIN)/python -m bench.upload
+	$(BIN)/python -m bench.migration
 
 lint: setup
 	$(BIN)/ruff check .

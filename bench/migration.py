@@ -15,7 +15,7 @@ per host, one VRM, one agent per host, a shared datastore), then:
 2. 50 stopped VMs recorded on one host (rows in VRM's database: "simulated", they have no
    domain) and the time of ``enter-maintenance`` with ``dry_run``.
 
-    .venv/bin/python -m bench.migration [--runs 5]
+    .venv/bin/python -m bench.migration [--runs 9]
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def simulated_dry_run(lab: Lab, host_index: int) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="ovbench-migration-"))
     try:
