@@ -16,16 +16,19 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from cna_agent.errors import NotFound, StateConflict
+from cna_agent.errors import StateConflict
 from cna_agent.operations import Progress
-from cna_agent.protocol import DomainReport, DomainSpec, DomainState
+from cna_agent.protocol import DomainSpec, DomainState
 from cna_agent.protocol.migration import IncomingReady, MigrateRequest
 from cna_agent.virt import convergence, migration
 from cna_agent.virt.nwfilter import ensure_filters
 from cna_agent.virt.relocate import destination_xml
+
+if TYPE_CHECKING:
+    from cna_agent.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,7 @@ _RUNNING = (DomainState.RUNNING, DomainState.BLOCKED, DomainState.PAUSED)
 class Migrations:
     """Incoming preparations and outgoing migrations of one node."""
 
-    def __init__(self, node: Any, directory: Path) -> None:
-        # The node facade (cna_agent.node.Node): its domains, plugs, seeds and storage.
+    def __init__(self, node: Node, directory: Path) -> None:
         self.node = node
         self.directory = directory
         self._aborts: dict[UUID, str] = {}
@@ -63,11 +65,8 @@ class Migrations:
         record = self._path(uuid)
         if not record.exists():
             return
-        if self._report(uuid) is None:
-            for mac in json.loads(record.read_text()).get("macs", []):
-                if self.node.plugs.exists(mac):
-                    self.node.plugs.unplug(mac)
-            self.node.seeds.remove(uuid)
+        if self.node.report_or_none(uuid) is None:
+            self.node.unplumb(uuid, json.loads(record.read_text()).get("macs", []))
         record.unlink(missing_ok=True)
 
     # -- leaving ------------------------------------------------------------------------
@@ -109,7 +108,8 @@ class Migrations:
         finally:
             with self._lock:
                 self._aborts.pop(uuid, None)
-        self._left(before)
+        # The domain left: its plumbing and seed here go.
+        self.node.unplumb(uuid, [nic.mac for nic in before.nics if nic.ips])
         return {"result": _figures(result)}
 
     def abort(self, uuid: UUID) -> None:
@@ -118,13 +118,6 @@ class Migrations:
         with self._lock:
             self._aborts[uuid] = "VRM (an operator cancelled the task)"
         migration.abort(self.node.hv.conn, uuid)
-
-    def _left(self, before: DomainReport) -> None:
-        """The domain left: its plumbing and seed here go."""
-        for nic in before.nics:
-            if nic.ips and self.node.plugs.exists(nic.mac):
-                self.node.plugs.unplug(nic.mac)
-        self.node.seeds.remove(before.uuid)
 
     # -- records ------------------------------------------------------------------------
 
@@ -135,25 +128,12 @@ class Migrations:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._path(uuid).write_text(json.dumps({"macs": macs}))
 
-    def _report(self, uuid: UUID) -> DomainReport | None:
-        try:
-            report: DomainReport = self.node.domains.get(uuid)
-            return report
-        except NotFound:
-            return None
-
 
 def _policy(request: MigrateRequest) -> convergence.MigrationPolicy:
     wire = request.policy
     return convergence.MigrationPolicy(
-        completion_timeout_s=wire.completion_timeout_s,
-        no_progress_timeout_s=wire.no_progress_timeout_s,
-        bandwidth_mib_s=wire.bandwidth_mib_s,
+        **wire.model_dump(exclude={"downtime_steps_ms"}),
         downtime_steps_ms=tuple(wire.downtime_steps_ms),
-        stall_iterations=wire.stall_iterations,
-        auto_converge=wire.auto_converge,
-        post_copy=wire.post_copy,
-        copy_storage=wire.copy_storage,
         # Shared storage VRM vouches for (the same datastore on both nodes) that libvirt
         # cannot recognize as a cluster filesystem, such as a directory both nodes mount.
         unsafe=not wire.copy_storage,

@@ -216,17 +216,21 @@ class Node:
         if delete_volumes:
             for disk in self._own_disks(uuid):
                 self.storage.check_deletable(*_volume(disk))
-        report = self._report_or_none(uuid)
+        report = self.report_or_none(uuid)
         filtered = [nic.mac for nic in report.nics if nic.ips] if report else []
         disks = self.domains.undefine(uuid)
-        for mac in filtered:
-            self.plugs.unplug(mac)
-        self.seeds.remove(uuid)
+        self.unplumb(uuid, filtered)
         if delete_volumes:
             for disk in disks:
                 self.storage.delete_volume(*_volume(disk))
 
-    def _report_or_none(self, uuid: UUID) -> DomainReport | None:
+    def unplumb(self, uuid: UUID, macs: list[str]) -> None:
+        """Remove a domain's filtered NICs' plumbing and its seed (gone already is fine)."""
+        for mac in macs:
+            self.plugs.unplug(mac)
+        self.seeds.remove(uuid)
+
+    def report_or_none(self, uuid: UUID) -> DomainReport | None:
         """The domain as it is now; None when it is already gone."""
         try:
             return self.domains.get(uuid)
@@ -235,7 +239,7 @@ class Node:
 
     def _own_disks(self, uuid: UUID) -> list[DiskSpec]:
         """The domain's disks (not CD-ROMs); none when the domain is already gone."""
-        report = self._report_or_none(uuid)
+        report = self.report_or_none(uuid)
         return [d for d in report.disks if d.kind == "disk"] if report else []
 
     def attach_disk(self, uuid: UUID, disk: DiskSpec) -> DomainReport:

@@ -48,6 +48,20 @@ class Operations:
         """Start ``work`` in the background; return its operation (state ``running``)."""
         return self.submit_tracked(kind, target, lambda _progress: work())
 
+    def running(self, kind: str, target: str) -> Operation | None:
+        """The running operation of this kind on this target, if any."""
+        with self._lock:
+            return next(
+                (
+                    op
+                    for op in self._ops.values()
+                    if op.kind == kind
+                    and op.target == target
+                    and op.state is OperationState.RUNNING
+                ),
+                None,
+            )
+
     def submit_tracked(self, kind: str, target: str, work: TrackedWork) -> Operation:
         """Like ``submit``, for work that reports its progress through the callback it gets."""
         op = Operation(

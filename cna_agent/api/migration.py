@@ -50,7 +50,11 @@ def cancel_incoming(node: NodeDep, uuid: UUID) -> None:
 @router.post("/vms/{uuid}/migrate", status_code=status.HTTP_202_ACCEPTED)
 def migrate(node: NodeDep, uuid: UUID, request: MigrateRequest) -> Operation:
     """Live-migrate a running domain (peer to peer); poll the operation for progress and
-    figures."""
+    figures. Idempotent: while the domain's migration runs, the same operation answers
+    (a VRM that lost track of it finds it again instead of starting a second one)."""
+    running = node.operations.running("migrate", str(uuid))
+    if running is not None:
+        return running
     return node.operations.submit_tracked(
         "migrate", str(uuid), lambda progress: node.migrations.migrate(uuid, request, progress)
     )

@@ -12,12 +12,10 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-
 from vrm.agents.repository import HostStateRepository
 from vrm.errors import VrmError
 from vrm.events.emit import emit
-from vrm.hosts.maintenance import MOVABLE
+from vrm.hosts.maintenance import MOVABLE, vms_on
 from vrm.hosts.states import Transition
 from vrm.migration import service as migration
 from vrm.migration.schemas import MigrateBody
@@ -129,8 +127,7 @@ class EvacuateFlow(Flow):
     # -- helpers ------------------------------------------------------------------------
 
     def _remaining(self) -> list[Vm]:
-        stmt = select(Vm).where(Vm.host_id == self.host.id).order_by(Vm.name)
-        return list(self.ctx.session.scalars(stmt))
+        return vms_on(self.ctx.session, self.host.id)
 
     def _start(self, vm: Vm, outcomes: dict[str, dict[str, Any]]) -> bool:
         """Start one VM's migration unless it runs, failed or must wait; whether it did."""

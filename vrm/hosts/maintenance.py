@@ -12,14 +12,12 @@ or runs out of time, the task fails naming the VMs and the host is ``normal`` ag
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vrm.agents.client import AgentCallError, AgentClient
+from vrm.agents.client import AgentCallError
 from vrm.agents.repository import HostStateRepository
 from vrm.audit.service import record
 from vrm.auth.principal import Principal
@@ -30,6 +28,7 @@ from vrm.events.emit import emit
 from vrm.hosts.repository import HostRepository
 from vrm.hosts.states import Transition, rule
 from vrm.migration import checks
+from vrm.migration.checks import AgentOf
 from vrm.models import Cluster, Host, Task, Vm
 from vrm.models.base import utcnow
 from vrm.models.enums import VmState
@@ -38,7 +37,8 @@ from vrm.tasks.types import TaskType
 from vrm.vms.repository import VmRepository
 
 KIND = "host"
-AgentOf = Callable[[Session, uuid.UUID], AgentClient]
+# What the nodes are asked about for a VM: its target and its NICs' port groups.
+NodeQuestion = tuple[uuid.UUID, frozenset[uuid.UUID]]
 # States a VM moves from: live when running, cold when stopped.
 MOVABLE = {VmState.RUNNING: "live", VmState.STOPPED: "cold"}
 
@@ -93,9 +93,9 @@ def plan(session: Session, *, agent: AgentOf, host_id: uuid.UUID) -> Plan:
     cluster = session.get(Cluster, host.cluster_id)
     assert cluster is not None
     result = Plan(host.id)
-    asked: dict[uuid.UUID, str | None] = {}
+    asked: dict[NodeQuestion, str | None] = {}
     try:
-        for vm in _vms_on(session, host.id):
+        for vm in vms_on(session, host.id):
             result.moves.append(_plan_one(session, agent, cluster, vm, asked))
     finally:
         session.rollback()
@@ -107,7 +107,7 @@ def _plan_one(
     agent: AgentOf,
     cluster: Cluster,
     vm: Vm,
-    asked: dict[uuid.UUID, str | None],
+    asked: dict[NodeQuestion, str | None],
 ) -> Move:
     move = Move(vm.id, vm.name, vm.state.value)
     if vm.task_state is not None:
@@ -120,10 +120,13 @@ def _plan_one(
         full = VmRepository(session).full(vm.id)
         assert full is not None
         target = checks.pick_target(session, full, None)
-        if target.id not in asked:
-            asked[target.id] = _nodes_refuse(session, agent, cluster, full, target)
-        if asked[target.id] is not None:
-            move.blocker = _blocker("node_check_failed", str(asked[target.id]))
+        # The nodes are asked once per target and set of port groups (the CPU is the
+        # source's, the same for every VM of the host).
+        question = (target.id, frozenset(n.port_group_id for n in full.nics))
+        if question not in asked:
+            asked[question] = _nodes_refuse(session, agent, cluster, full, target)
+        if asked[question] is not None:
+            move.blocker = _blocker("node_check_failed", str(asked[question]))
             return move
         # Claim it in this (rolled back) transaction so the next VMs see it.
         full.migration_target_host_id = target.id
@@ -154,9 +157,9 @@ def _blocker(code: str, message: str) -> dict[str, str]:
     return {"code": code, "message": message}
 
 
-def _vms_on(session: Session, host_id: uuid.UUID) -> list[Vm]:
-    stmt = select(Vm).where(Vm.host_id == host_id).order_by(Vm.name)
-    return list(session.scalars(stmt))
+def vms_on(session: Session, host_id: uuid.UUID) -> list[Vm]:
+    """The VMs placed on a host, by name."""
+    return sorted(VmRepository(session).on_host(host_id), key=lambda vm: vm.name)
 
 
 def enter(

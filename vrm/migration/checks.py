@@ -18,7 +18,7 @@ nothing to refuse for it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -34,6 +34,8 @@ from vrm.scheduler.service import select_host
 from vrm.vms.spec import domain_spec
 
 HOST_MODEL = "host-model"
+# How a request or a flow reaches a host's agent.
+AgentOf = Callable[[Session, uuid.UUID], AgentClient]
 # The placement filter whose refusal maps to each migration refusal code.
 _CODES = {
     "state": "host_not_normal",

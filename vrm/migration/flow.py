@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from cna_agent.protocol import DomainReport, DomainState, Operation, OperationState
 from cna_agent.protocol.migration import IncomingReady, MigrateRequest, MigrationPolicy
-from vrm.agents.client import AgentCallError, AgentClient, AgentFailed
+from vrm.agents.client import AgentCallError, AgentClient, AgentFailed, AgentRejected
 from vrm.events.emit import emit
 from vrm.models import Host
 from vrm.models.enums import Severity, VmState
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # A migration ends within a poll of the node's job; polls are cheap local GETs.
 POLL_S = 0.1
+# How long compensation waits for an aborted migration to hand the domain back.
+SETTLE_S = 120.0
 # Where the task keeps what it must find again after a VRM restart.
 OPERATION = "operation_id"
 INCOMING = "incoming"
@@ -142,6 +145,7 @@ class MigrateFlow(VmFlow):
         the move did complete, on the target (asked, never guessed)."""
         if self.live:
             self._quietly(lambda: self._source().abort_migration(self.vm.uuid))
+            self._wait_for_the_node()
         source, target = self._on(self._source()), self._on(self._target())
         vm = self.vm
         if source is None and target is not None:
@@ -187,12 +191,28 @@ class MigrateFlow(VmFlow):
         )
         op = source.migrate(self.vm.uuid, request)
         self._remember(OPERATION, str(op.id))
+        # Kept at once: a VRM restarted from here follows this operation.
+        self.ctx.session.commit()
         return op
 
     def _resumed(self, source: AgentClient) -> Operation | None:
         """The source's migration this task started before, if the node still knows it."""
         started = self.ctx.task.result.get(OPERATION)
         return source.known_operation(uuid.UUID(str(started))) if started else None
+
+    def _wait_for_the_node(self) -> None:
+        """Let the source's migration operation end (an abort takes a moment) before the
+        nodes are asked where the domain is."""
+        started = self.ctx.task.result.get(OPERATION)
+        if not started:
+            return
+        deadline = time.monotonic() + SETTLE_S
+        source = self._source()
+        while time.monotonic() < deadline:
+            op = source.known_operation(uuid.UUID(str(started)))
+            if op is None or op.state != OperationState.RUNNING:
+                return
+            time.sleep(POLL_S)
 
     def _arrived(self) -> bool:
         """The domain already runs on the target and not on the source (a resumed task
@@ -238,7 +258,11 @@ class MigrateFlow(VmFlow):
         """Remove what the migration left on the target (never the volumes)."""
         agent = self._target()
         if target is not None and self.live and target.state in _RUNNING:
-            agent.action(self.vm.uuid, "destroy")
+            try:
+                agent.action(self.vm.uuid, "destroy")
+            except AgentRejected as exc:
+                if exc.status != 404:  # gone meanwhile is what was wanted
+                    raise
         if target is not None:
             agent.undefine(self.vm.uuid, delete_volumes=False)
         if self.live:
@@ -257,7 +281,7 @@ class MigrateFlow(VmFlow):
     def _remember(self, key: str, value: Any) -> None:
         self.ctx.task.result = {**self.ctx.task.result, key: value}
 
-    def _quietly(self, call: Any) -> None:
+    def _quietly(self, call: Callable[[], object]) -> None:
         try:
             call()
         except AgentCallError as exc:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from vrm.agents.client import AgentClient
 from vrm.audit.service import record
 from vrm.auth.principal import Principal
 from vrm.config import Settings
@@ -16,6 +14,7 @@ from vrm.crud import get_or_404
 from vrm.errors import Conflict
 from vrm.hosts.repository import HostRepository
 from vrm.migration import checks
+from vrm.migration.checks import AgentOf
 from vrm.migration.schemas import ClusterMigration, MigrateBody
 from vrm.models import Cluster, Task, Vm
 from vrm.models.enums import VmState
@@ -27,10 +26,6 @@ from vrm.vms.service import KIND, refusal
 from vrm.vms.states import RULES, Operation
 
 MIB_PER_GIB = 1024
-
-
-# How a request or a flow reaches a host's agent.
-AgentOf = Callable[[Session, uuid.UUID], AgentClient]
 
 
 def migrate(
