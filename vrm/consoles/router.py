@@ -100,9 +100,14 @@ async def console_websocket(
         log.warning("console of VM %s on host %s: %s", target.vm_id, target.host_id, exc.message)
         await relay.refuse(websocket, exc)
         return
-    async with agent:
-        await websocket.accept(subprotocol=relay.subprotocol_for(websocket))
-        await _watch(websocket, agent, target)
+    try:
+        async with agent:
+            await websocket.accept(subprotocol=relay.subprotocol_for(websocket))
+            await _watch(websocket, agent, target)
+    finally:
+        # Cancelled (the server stopping), the closing handshake may never end: drop the
+        # socket rather than leave it to the garbage collector. A no-op once closed.
+        agent.transport.abort()
 
 
 async def _target_or_deny(

@@ -56,6 +56,8 @@ def test_a_ticket_opens_the_console_once(client: TestClient, vm: Vm, agent: Fake
     ticket = ticket_for(client, vm.id)
     with client.websocket_connect(ws_url(vm.id, ticket)) as ws:
         assert ws.receive_bytes() == b"RFB 003.008\n"
+        ws.close(1000)
+        agent.last()  # the relay closed the node's side before the test client ends the app
     again = denial(client, ws_url(vm.id, ticket), 401)
     assert again["code"] == "console_ticket_invalid"
     assert len(agent.seen) == 1, "a refused ticket never reaches the node"
@@ -121,6 +123,8 @@ def test_the_console_follows_the_vm_to_its_current_host(
         session.commit()
         with client.websocket_connect(ws_url(vm.id, ticket)) as ws:
             assert ws.receive_bytes() == b"RFB 003.008\n"
+            ws.close(1000)
+            moved_to.last()
         assert len(moved_to.seen) == 1
         assert agent.seen == []
     finally:
