@@ -86,6 +86,7 @@ class Migrations:
             uuid,
             disk_paths=request.incoming.disk_paths,
             moved_files={k: v for k, v in moved.items() if v},
+            copied=request.copy_disks,
         )
         policy = _policy(request)
         with self._lock:
@@ -132,11 +133,13 @@ class Migrations:
 def _policy(request: MigrateRequest) -> convergence.MigrationPolicy:
     wire = request.policy
     return convergence.MigrationPolicy(
-        **wire.model_dump(exclude={"downtime_steps_ms"}),
+        **wire.model_dump(exclude={"downtime_steps_ms", "copy_storage"}),
         downtime_steps_ms=tuple(wire.downtime_steps_ms),
+        copy_storage=wire.copy_storage or bool(request.copy_disks),
+        copy_disks=tuple(request.copy_disks),
         # Shared storage VRM vouches for (the same datastore on both nodes) that libvirt
         # cannot recognize as a cluster filesystem, such as a directory both nodes mount.
-        unsafe=not wire.copy_storage,
+        unsafe=True,
     )
 
 

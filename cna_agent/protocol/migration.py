@@ -73,6 +73,9 @@ class MigrateRequest(Wire):
     policy: MigrationPolicy = Field(default_factory=MigrationPolicy)
     # Where the target keeps the domain's files (its IncomingReady).
     incoming: IncomingReady = Field(default_factory=IncomingReady)
+    # Disks (vda, ...) whose data libvirt copies into the target's volumes at
+    # ``incoming.disk_paths`` (they move to another datastore); the others are shared.
+    copy_disks: list[str] = Field(default_factory=list, max_length=64)
 
 
 class CpuCompare(Wire):

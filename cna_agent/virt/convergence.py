@@ -42,6 +42,8 @@ class MigrationPolicy:
     auto_converge: bool = False
     post_copy: bool = False
     copy_storage: bool = False
+    # The disks copied (by device); none named = every disk libvirt would copy.
+    copy_disks: tuple[str, ...] = ()
     persistent: bool = True
     # Disks on storage libvirt cannot tell is shared (a plain folder both hosts see).
     unsafe: bool = False

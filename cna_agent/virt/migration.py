@@ -102,6 +102,8 @@ def migration_params(
     params: dict[str, Any] = {libvirt.VIR_MIGRATE_PARAM_URI: migrate_uri}
     if policy.bandwidth_mib_s is not None:
         params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = policy.bandwidth_mib_s
+    if policy.copy_storage and policy.copy_disks:
+        params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(policy.copy_disks)
     if dest_xml is not None:
         params[libvirt.VIR_MIGRATE_PARAM_DEST_XML] = dest_xml
         if policy.persistent:

@@ -142,3 +142,28 @@ def test_creating_and_deleting_a_cluster(page: Page, web_admin: httpx.Client) ->
     page.wait_for_url("**/clusters")
     shot(page, "clusters")
     assert web_admin.get("/clusters", params={"name": name}).json()["total"] == 0
+
+
+def test_a_host_enters_and_leaves_maintenance_with_its_buttons(
+    page: Page, web_admin: httpx.Client, web_vrm: Process, spare_cluster: dict[str, Any]
+) -> None:
+    # A host of rows only, with no VM: its evacuation has nothing to move.
+    with vrm_database(web_vrm) as session:
+        host = factories.add_host(session, uuid.UUID(spare_cluster["id"]), name=f"{PREFIX}mnt")
+        host_id = str(host.id)
+    try:
+        log_in(page)
+        page.goto(f"/hosts/{host_id}")
+        state = page.locator(".page-head [data-live-state]")
+        expect(state).to_have_text("normal")
+        page.get_by_role("button", name="Enter maintenance mode").click()
+        page.locator("dialog [data-confirm=yes]").click()
+        # The evacuation task ends at once; the state arrives without a reload.
+        expect(state).to_have_text("maintenance", timeout=30_000)
+        page.reload()
+        shot(page, "host-maintenance")
+        page.get_by_role("button", name="Exit maintenance mode").click()
+        expect(state).to_have_text("normal", timeout=30_000)
+        assert web_admin.get(f"/hosts/{host_id}").json()["state"] == "normal"
+    finally:
+        web_admin.delete(f"/hosts/{host_id}")

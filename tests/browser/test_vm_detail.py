@@ -84,6 +84,26 @@ def test_disks_and_settings_change_through_their_forms(
     assert stayed(page)
 
 
+def test_the_migrate_form_sends_the_choices_and_shows_the_refusal(
+    page: Page, console_errors: ConsoleErrors, web_admin: httpx.Client, detail_vm: dict[str, Any]
+) -> None:
+    console_errors.allow(409, rf"^/api/v1/vms/{detail_vm['id']}/actions/migrate$")
+    log_in(page)
+    page.goto(f"/vms/{detail_vm['id']}")
+    form = page.get_by_role("form", name="Migrate")
+    # The VM's host is the cluster's only one: placement is the only choice of target.
+    expect(form.get_by_label("Target host").locator("option")).to_have_count(1)
+    form.get_by_role("button", name="Migrate").click()
+    expect(form.locator("[data-form-error]")).to_contain_text("no host can take")
+    # The datastore chosen is sent: the disk is already there.
+    volume = web_admin.get(f"/volumes/{detail_vm['disks'][0]['volume_id']}").json()
+    form.get_by_label("Disks").select_option(volume["datastore_id"])
+    form.get_by_role("button", name="Migrate").click()
+    expect(form.locator("[data-form-error]")).to_contain_text("already on datastore")
+    screenshot(page, "vm-detail-migrate-refused")
+    expect(page.locator(".page-head [data-live-state]")).to_have_text("stopped")
+
+
 def test_start_power_off_and_delete_with_the_buttons(
     page: Page, web_admin: httpx.Client, detail_vm: dict[str, Any]
 ) -> None:

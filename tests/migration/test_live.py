@@ -8,7 +8,6 @@ use the tiny Linux guest, whose memory is mostly not zero, with a low bandwidth 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,15 +22,6 @@ from tests.migration.lab import Lab
 
 # Slow enough to act while it runs: the tiny guest has tens of MiB of non-zero memory.
 SLOW = {"bandwidth_mib_s": 1}
-
-
-@pytest.fixture
-def vms(lab: Lab) -> Iterator[list[str]]:
-    """VM ids a test made; removed afterwards whatever happened."""
-    made: list[str] = []
-    yield made
-    for vm_id in made:
-        lab.remove_vm(vm_id)
 
 
 @pytest.fixture(scope="module")

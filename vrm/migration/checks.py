@@ -5,7 +5,8 @@ In the order they run:
 1. the VM: not a template, running (live) or stopped (cold), no operation in flight;
 2. the target: the operator's host, or the scheduler's pick among the cluster's hosts
    but the source (the placement filters); it is ``normal``, in the VM's cluster, not
-   the source, and reaches every datastore the VM's disks and media are on;
+   the source, and reaches every datastore the VM's disks and media are on (or, when
+   the disks move, the datastore they go to, with room for them);
 3. asking the nodes: the target can run the VM's CPU (the cluster's CPU mode compared
    with libvirt on the target) and has every port group the VM's NICs use;
 4. under the cluster's lock, with the claim: vCPU and memory capacity after overcommit
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -45,24 +47,42 @@ _CODES = {
 }
 
 
-def datastores_of(session: Session, vm: Vm) -> set[uuid.UUID]:
-    """The datastores of the VM's disks and of the images in its CD-ROMs."""
-    volumes = [d.volume_id for d in vm.disks]
+@dataclass(frozen=True, slots=True)
+class DiskMove:
+    """The volumes that move to another datastore with the VM, and their size."""
+
+    datastore_id: uuid.UUID
+    volume_ids: frozenset[uuid.UUID]
+    mib: int
+
+
+def datastores_of(session: Session, vm: Vm, move: DiskMove | None = None) -> set[uuid.UUID]:
+    """The datastores of the VM's disks and of the images in its CD-ROMs (after ``move``:
+    those of the volumes that stay, and the one the others go to)."""
+    moved = move.volume_ids if move else frozenset()
+    volumes = [d.volume_id for d in vm.disks if d.volume_id not in moved]
     images = [c.image_id for c in vm.cdroms if c.image_id is not None]
     stores = set(session.scalars(select(Volume.datastore_id).where(Volume.id.in_(volumes))))
     stores |= set(session.scalars(select(Image.datastore_id).where(Image.id.in_(images))))
+    if move is not None:
+        stores.add(move.datastore_id)
     return stores
 
 
-def request_for(session: Session, vm: Vm, host_id: uuid.UUID | None) -> PlacementRequest:
+def request_for(
+    session: Session, vm: Vm, host_id: uuid.UUID | None, move: DiskMove | None = None
+) -> PlacementRequest:
     """The placement request of moving ``vm`` off its host (to ``host_id`` if named)."""
     assert vm.host_id is not None
+    # Existing volumes: the target must reach their datastores (no room needed).
+    disk_mib: dict[uuid.UUID | None, int] = dict.fromkeys(datastores_of(session, vm, move), 0)
+    if move is not None:
+        disk_mib[move.datastore_id] = move.mib  # the new volumes: room for them
     return PlacementRequest(
         cluster_id=vm.cluster_id,
         vcpus=vm.vcpus,
         memory_mib=vm.memory_mib,
-        # Existing volumes: the target must reach their datastores (no room needed).
-        disk_mib=dict.fromkeys(datastores_of(session, vm), 0),
+        disk_mib=disk_mib,
         port_group_ids=tuple(n.port_group_id for n in vm.nics),
         vm_id=vm.id,
         host_id=host_id,
@@ -70,10 +90,17 @@ def request_for(session: Session, vm: Vm, host_id: uuid.UUID | None) -> Placemen
     )
 
 
-def pick_target(session: Session, vm: Vm, host_id: uuid.UUID | None) -> Host:
+def pick_target(
+    session: Session, vm: Vm, host_id: uuid.UUID | None, move: DiskMove | None = None
+) -> Host:
     """The operator's target after the checks that need no node, or the scheduler's."""
     if host_id is None:
-        return select_host(session, request=request_for(session, vm, None)).host
+        try:
+            return select_host(session, request=request_for(session, vm, None, move)).host
+        except NoValidHost as exc:
+            if move is None:
+                raise
+            raise _refused_storage(exc) from exc
     host = session.get(Host, host_id)
     if host is None:
         raise NotFound.of("host", host_id)
@@ -93,13 +120,14 @@ def pick_target(session: Session, vm: Vm, host_id: uuid.UUID | None) -> Host:
             code="host_not_normal",
             details={"state": host.state.value},
         )
-    check_storage(session, vm, host)
+    check_storage(session, vm, host, move)
     return host
 
 
-def check_storage(session: Session, vm: Vm, host: Host) -> None:
-    """The target reaches every datastore of the VM (shared storage)."""
-    stores = datastores_of(session, vm)
+def check_storage(session: Session, vm: Vm, host: Host, move: DiskMove | None = None) -> None:
+    """The target reaches every datastore of the VM (shared storage), or the one its
+    disks move to."""
+    stores = datastores_of(session, vm, move)
     reached = set(
         session.scalars(
             select(HostDatastore.datastore_id).where(
@@ -110,10 +138,16 @@ def check_storage(session: Session, vm: Vm, host: Host) -> None:
         )
     )
     missing = sorted(str(s) for s in stores - reached)
+    if missing and move is not None:
+        raise Conflict(
+            f"host {host.name} does not reach the datastores VM {vm.name} would use there",
+            code="datastore_unreachable",
+            details={"datastores": missing},
+        )
     if missing:
         raise Conflict(
             f"host {host.name} does not reach the datastores of VM {vm.name}'s disks; "
-            "shared storage is needed",
+            "shared storage is needed, or name a datastore it reaches to move them to",
             code="storage_not_shared",
             details={"datastores": missing},
         )
@@ -171,14 +205,17 @@ def _check_networks(target: AgentClient, wanted: Iterable[tuple[str, str | None]
             )
 
 
-def claim_target(session: Session, settings: Settings, vm: Vm, target: Host) -> None:
-    """Under the cluster's lock: the target still has room, and the limits allow one more
-    migration from the source and to the target. The caller claims in this transaction."""
+def claim_target(
+    session: Session, settings: Settings, vm: Vm, target: Host, move: DiskMove | None = None
+) -> None:
+    """Under the cluster's lock: the target still has room (and the datastore the disks
+    move to), and the limits allow one more migration from the source and to the
+    target. The caller claims in this transaction."""
     try:
-        select_host(session, request=request_for(session, vm, target.id))
+        select_host(session, request=request_for(session, vm, target.id, move))
     except NoValidHost as exc:
         reason = str(exc.details.get("hosts", {}).get(target.name, ""))
-        code = _CODES.get(reason.split(":", 1)[0], exc.code)
+        code = _code(reason, exc.code, moving=move is not None)
         raise Conflict(
             f"host {target.name} cannot take VM {vm.name}: {reason or exc.message}",
             code=code,
@@ -191,6 +228,29 @@ def claim_target(session: Session, settings: Settings, vm: Vm, target: Host) -> 
     source = session.get(Host, vm.host_id)
     assert source is not None
     _check_limit(session, leaving, source, "outgoing", settings.migration_max_outgoing)
+
+
+def _code(reason: str, default: str, *, moving: bool) -> str:
+    """The refusal code of a placement filter's reason for the target."""
+    if reason.startswith("datastore:") and "MiB free" in reason:
+        return "insufficient_space"
+    if reason.startswith("datastore:") and moving:
+        return "datastore_unreachable"
+    return _CODES.get(reason.split(":", 1)[0], default)
+
+
+def _refused_storage(exc: NoValidHost) -> Conflict:
+    """No host takes the VM with its disks moved: say so when the datastore is why."""
+    hosts = exc.details.get("hosts", {}).values()
+    reasons = [str(r) for r in hosts if not str(r).startswith("excluded:")]  # the source
+    if not reasons or not all(r.startswith("datastore:") for r in reasons):
+        return exc
+    full = all("MiB free" in r for r in reasons)
+    return Conflict(
+        f"no host can take the VM with its disks on that datastore ({reasons[0]})",
+        code="insufficient_space" if full else "datastore_unreachable",
+        details=exc.details,
+    )
 
 
 def _check_limit(

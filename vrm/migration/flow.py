@@ -7,6 +7,11 @@ task); the VM's host changes in VRM only once the target says it runs the domain
 Cold (the VM is stopped): the domain is defined on the target, then removed from the
 source (its volumes stay: the storage is shared).
 
+With a datastore named, the disks move too (``vrm.migration.volumes``): live, libvirt
+copies them into volumes the target made first; cold, a node reaching both datastores
+copies them before the domain is defined on the target. Once the VM is there, its disks
+are switched to the copies and the old volumes removed; a failed move removes the copies.
+
 Whatever happens, the flow asks both nodes where the domain is before it acts, and
 never guesses: a resumed task (VRM restarted mid-migration) follows the source's
 operation if the node still has it, or finds the domain where it is. A failed or
@@ -21,17 +26,28 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from cna_agent.protocol import DomainReport, DomainState, Operation, OperationState
+from cna_agent.protocol import (
+    DomainReport,
+    DomainSpec,
+    DomainState,
+    Operation,
+    OperationState,
+    VolumeSpec,
+)
 from cna_agent.protocol.migration import IncomingReady, MigrateRequest, MigrationPolicy
 from vrm.agents.client import AgentCallError, AgentClient, AgentFailed, AgentRejected
+from vrm.errors import VrmError
 from vrm.events.emit import emit
-from vrm.models import Host
-from vrm.models.enums import Severity, VmState
+from vrm.migration import volumes
+from vrm.migration.volumes import Move
+from vrm.models import Host, Volume
+from vrm.models.enums import ObjectState, Severity, VmState
 from vrm.tasks.flow import TaskFailure
 from vrm.tasks.types import TaskType
 from vrm.vms.flows.base import VmFlow
+from vrm.vms.flows.clone import FULL_COPY_TIMEOUT_S
 from vrm.vms.repository import VmRepository
-from vrm.vms.spec import domain_spec
+from vrm.vms.spec import domain_spec, pool_of
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +67,7 @@ class MigrateFlow(VmFlow):
     """Move a VM to another host, live or cold."""
 
     type = TaskType.VM_MIGRATE
-    steps = ("prepare", "move", "switch")
+    steps = ("prepare", "move", "switch", "tidy")
     cancellable = True
 
     # -- what the task was asked ------------------------------------------------------
@@ -74,16 +90,28 @@ class MigrateFlow(VmFlow):
     def _target(self) -> AgentClient:
         return self.ctx.agent(self.target_id)
 
+    @property
+    def moves(self) -> list[Move]:
+        return volumes.moves_of(self.ctx.params)
+
+    def _copier_id(self) -> uuid.UUID:
+        """The node that makes the copies: the target (live), or the one VRM chose (cold)."""
+        chosen = self.ctx.params.get(volumes.COPY_HOST)
+        return uuid.UUID(str(chosen)) if chosen and not self.live else self.target_id
+
     # -- steps --------------------------------------------------------------------------
 
     def prepare(self) -> None:
         """Ready the target: NICs plumbed and seed written (live), or the domain defined
         (cold), with the target's own pool names."""
-        spec = domain_spec(self.ctx.session, self.vm, host_id=self.target_id)
+        copies = {m.old: m.new for m in self.moves}
+        spec = domain_spec(self.ctx.session, self.vm, host_id=self.target_id, volumes=copies)
         if self.live:
+            self._make_empty_copies(spec)
             ready = self._target().prepare_incoming(spec)
             self._remember(INCOMING, ready.model_dump(mode="json"))
         else:
+            self._copy_volumes()
             self._target().define(spec)
         self.ctx.task.progress = _PREPARED
 
@@ -121,6 +149,10 @@ class MigrateFlow(VmFlow):
             # The target forgets what it prepared (the domain keeps it: it arrived).
             self._quietly(lambda: self._target().cancel_incoming(self.vm.uuid))
 
+    def tidy(self) -> None:
+        """The VM is on the target: its disks go on their copies, the old volumes go."""
+        self._adopt_copies()
+
     def finish(self) -> None:
         """Record the move, in the transaction that ends the task."""
         vm = self.vm
@@ -149,8 +181,9 @@ class MigrateFlow(VmFlow):
         source, target = self._on(self._source()), self._on(self._target())
         vm = self.vm
         if source is None and target is not None:
-            # It did arrive: the record follows the VM.
+            # It did arrive: the record follows the VM (and its disks, their copies).
             vm.host_id = self.target_id
+            self._adopt_copies()
             self._event(
                 Severity.MAJOR,
                 f"VM {vm.name} is on the target although the migration failed "
@@ -164,15 +197,100 @@ class MigrateFlow(VmFlow):
                 "neither copy was touched",
             )
             source = target = None
+            self._keep_copies("the VM is on both hosts")
         elif source is not None:
             self._clean_target(target)
+            self._drop_copies()
         vm.migration_target_host_id = None
         VmRepository(self.ctx.session).set_state(vm, self._state_after(source, target))
 
     def release(self) -> None:
-        """A migration cancelled before it ran: the target's claim goes back."""
+        """A migration cancelled before it ran: the target's claim (and the datastore's
+        space the copies held) goes back."""
         self.vm.migration_target_host_id = None
+        for move in self.moves:
+            copy = self.ctx.session.get(Volume, move.new)
+            if copy is not None:
+                self.ctx.session.delete(copy)
         super().release()
+
+    # -- the disks' copies --------------------------------------------------------------
+
+    def _make_empty_copies(self, spec: DomainSpec) -> None:
+        """Live: the target makes the volumes libvirt copies the disks into."""
+        session, target = self.ctx.session, self._target()
+        for move in self.moves:
+            copy = session.get(Volume, move.new)
+            assert copy is not None
+            volume = VolumeSpec(
+                name=copy.name, capacity_mib=copy.capacity_mib, format=copy.format.value
+            )
+            target.create_volume(pool_of(session, self.target_id, copy), volume)
+
+    def _copy_volumes(self) -> None:
+        """Cold: the copying node copies each volume into its new one."""
+        session, node_id = self.ctx.session, self._copier_id()
+        node = self.ctx.agent(node_id)
+        for move in self.moves:
+            old, copy = session.get(Volume, move.old), session.get(Volume, move.new)
+            assert old is not None
+            assert copy is not None
+            into = pool_of(session, node_id, copy)
+            node.delete_volume(into, copy.name)  # what a copy cut short (VRM restarted) left
+            started = node.clone_volume(
+                pool_of(session, node_id, old), old.name, copy.name, target_pool=into
+            )
+            node.wait(started, timeout_s=FULL_COPY_TIMEOUT_S)
+
+    def _adopt_copies(self) -> None:
+        """Each moved disk on its copy, then the old volume removed from the source's
+        datastore (kept, with a warning, when the node cannot remove it). Idempotent."""
+        session = self.ctx.session
+        disks = {disk.device: disk for disk in self.vm.disks}
+        for move in self.moves:
+            old, copy = session.get(Volume, move.old), session.get(Volume, move.new)
+            disk = disks.get(move.device)
+            if copy is not None:
+                copy.state = ObjectState.IN_USE
+                if disk is not None and disk.volume_id == move.old:
+                    disk.volume_id = copy.id
+            if old is None:
+                continue
+            session.flush()
+            try:
+                self._source().delete_volume(pool_of(session, self.source_id, old), old.name)
+            except (AgentCallError, VrmError) as exc:
+                old.state = ObjectState.AVAILABLE
+                self._event(
+                    Severity.MINOR,
+                    f"the old volume {old.name} of VM {self.vm.name} could not be removed "
+                    f"({exc.message}); delete it when its host is back",
+                )
+                continue
+            session.delete(old)
+
+    def _drop_copies(self) -> None:
+        """The VM stays where it was: its copies go (kept as ``error`` when they cannot)."""
+        session = self.ctx.session
+        node_id = self._copier_id()
+        for move in self.moves:
+            copy = session.get(Volume, move.new)
+            if copy is None:
+                continue
+            try:
+                self.ctx.agent(node_id).delete_volume(pool_of(session, node_id, copy), copy.name)
+            except (AgentCallError, VrmError) as exc:
+                copy.state = ObjectState.ERROR
+                log.warning("copy %s of a failed migration stays: %s", copy.name, exc.message)
+                continue
+            session.delete(copy)
+
+    def _keep_copies(self, why: str) -> None:
+        for move in self.moves:
+            copy = self.ctx.session.get(Volume, move.new)
+            if copy is not None:
+                copy.state = ObjectState.ERROR
+                log.warning("copy %s of a failed migration kept: %s", copy.name, why)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -188,6 +306,7 @@ class MigrateFlow(VmFlow):
             migrate_uri=settings.migration_uri.format(address=target.address),
             policy=policy,
             incoming=incoming,
+            copy_disks=[m.device for m in self.moves],
         )
         op = source.migrate(self.vm.uuid, request)
         self._remember(OPERATION, str(op.id))

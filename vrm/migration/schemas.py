@@ -16,6 +16,9 @@ class MigrateBody(BaseModel):
 
     # The target; without one the scheduler picks the best host but the source.
     host_id: uuid.UUID | None = None
+    # Move the disks to this datastore too (live: copied with the memory; cold: copied
+    # by a node that reaches both datastores). Unset: they stay (shared storage).
+    datastore_id: uuid.UUID | None = None
     bandwidth_mib_s: int | None = Field(default=None, ge=1, le=100_000)
     auto_converge: bool | None = None
     post_copy: bool | None = None

@@ -13,8 +13,8 @@ from vrm.config import Settings
 from vrm.crud import get_or_404
 from vrm.errors import Conflict
 from vrm.hosts.repository import HostRepository
-from vrm.migration import checks
-from vrm.migration.checks import AgentOf
+from vrm.migration import checks, volumes
+from vrm.migration.checks import AgentOf, DiskMove
 from vrm.migration.schemas import ClusterMigration, MigrateBody
 from vrm.models import Cluster, Task, Vm
 from vrm.models.enums import VmState
@@ -51,7 +51,7 @@ def migrate(
     return vm, task
 
 
-_AUDITED = ("source_host_id", "target_host_id", "live")
+_AUDITED = ("source_host_id", "target_host_id", "live", "datastore_id")
 
 
 def start(
@@ -70,26 +70,29 @@ def start(
     """
     repo = VmRepository(session)
     vm = _movable(repo, vm_id)
-    target = checks.pick_target(session, vm, body.host_id)
+    move = _disk_move(session, vm, body.datastore_id)
+    target = checks.pick_target(session, vm, body.host_id, move)
     target_id, source_id = target.id, vm.host_id
     assert source_id is not None
     # The scheduler's pick locked the cluster: let go before asking the nodes.
     session.rollback()
     vm = _movable(repo, vm_id)
+    live = vm.state == VmState.RUNNING
+    move = _disk_move(session, vm, body.datastore_id)
+    copy_host = None if move is None or live else _copy_host(session, vm, move, target_id)
     cluster = session.get(Cluster, vm.cluster_id)
     assert cluster is not None
     source, destination = agent(session, source_id), agent(session, target_id)
     checks.check_nodes(session, vm, cluster, source, destination)
     target = get_or_404(HostRepository(session), target_id, "host")
-    checks.claim_target(session, settings, vm, target)
+    checks.claim_target(session, settings, vm, target, move)
     previous = vm.state
     if vm.host_id != source_id or not repo.claim(vm.id, Operation.MIGRATE):
         session.refresh(vm)
         raise refusal(vm, Operation.MIGRATE)
     vm.migration_target_host_id = target_id  # claims the target's capacity (placed counters)
-    live = previous == VmState.RUNNING
     policy = ClusterMigration.model_validate(cluster.migration_policy).policy(
-        body, completion_timeout_s=_completion_timeout(settings, vm)
+        body, completion_timeout_s=_completion_timeout(settings, vm, move)
     )
     params: dict[str, Any] = {
         "previous_state": previous.value,
@@ -97,7 +100,14 @@ def start(
         "target_host_id": str(target_id),
         "live": live,
         "policy": policy.model_dump(mode="json"),
+        "datastore_id": str(move.datastore_id) if move else None,
     }
+    if move is not None:
+        # After the claim: the new volumes (creating) hold the datastore's space from now.
+        store = volumes.target_datastore(session, vm, move.datastore_id)
+        moves = volumes.new_volumes(session, vm, store, volumes.moving(session, vm, store))
+        params[volumes.MOVES] = [m.to_json() for m in moves]
+        params[volumes.COPY_HOST] = str(copy_host) if copy_host else None
     task = queue_task(
         session,
         type=TaskType.VM_MIGRATE,
@@ -119,7 +129,29 @@ def _movable(repo: VmRepository, vm_id: uuid.UUID) -> Vm:
     return vm
 
 
-def _completion_timeout(settings: Settings, vm: Vm) -> float:
-    """The time limit of a live migration: per GiB of memory, never below the minimum."""
-    per_gib = settings.migration_timeout_s_per_gib * vm.memory_mib / MIB_PER_GIB
+def _disk_move(session: Session, vm: Vm, datastore_id: uuid.UUID | None) -> DiskMove | None:
+    """The disks that move to ``datastore_id`` with the VM, or None (they stay)."""
+    if datastore_id is None:
+        return None
+    store = volumes.target_datastore(session, vm, datastore_id)
+    disks = volumes.moving(session, vm, store)
+    return DiskMove(
+        datastore_id=store.id,
+        volume_ids=frozenset(volume.id for _device, volume in disks),
+        mib=sum(volume.capacity_mib for _device, volume in disks),
+    )
+
+
+def _copy_host(session: Session, vm: Vm, move: DiskMove, target_id: uuid.UUID) -> uuid.UUID:
+    """The node that copies a stopped VM's disks: it reaches both datastores."""
+    assert vm.host_id is not None
+    store = volumes.target_datastore(session, vm, move.datastore_id)
+    return volumes.copy_host(session, vm, (vm.host_id, target_id), move.volume_ids, store)
+
+
+def _completion_timeout(settings: Settings, vm: Vm, move: DiskMove | None) -> float:
+    """The time limit of a live migration: per GiB of memory and of the disks it copies,
+    never below the minimum."""
+    mib = vm.memory_mib + (move.mib if move else 0)
+    per_gib = settings.migration_timeout_s_per_gib * mib / MIB_PER_GIB
     return max(settings.migration_min_timeout_s, per_gib)

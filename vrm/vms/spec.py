@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
@@ -69,9 +70,11 @@ def network_spec(session: Session, dvs: Dvs) -> NetworkSpec:
     )
 
 
-def disk_spec(session: Session, host_id: uuid.UUID, disk: VmDisk) -> DiskSpec:
-    """A VM disk as the node sees it."""
-    volume = _get(session, Volume, disk.volume_id, "volume")
+def disk_spec(
+    session: Session, host_id: uuid.UUID, disk: VmDisk, volume_id: uuid.UUID | None = None
+) -> DiskSpec:
+    """A VM disk as the node sees it (on ``volume_id`` instead of its own, when given)."""
+    volume = _get(session, Volume, volume_id or disk.volume_id, "volume")
     return DiskSpec(
         device=disk.device,
         bus=disk.bus.value,
@@ -132,13 +135,24 @@ def nic_spec(session: Session, nic: VmNic) -> NicSpec:
     )
 
 
-def domain_spec(session: Session, vm: Vm, *, host_id: uuid.UUID | None = None) -> DomainSpec:
+def domain_spec(
+    session: Session,
+    vm: Vm,
+    *,
+    host_id: uuid.UUID | None = None,
+    volumes: Mapping[uuid.UUID, uuid.UUID] | None = None,
+) -> DomainSpec:
     """The full definition of a placed VM (disks, CD-ROMs and NICs must be loaded), as its
-    host sees it, or as ``host_id`` would (a migration's target: its own pool names)."""
+    host sees it, or as ``host_id`` would (a migration's target: its own pool names),
+    with the disks on other volumes where ``volumes`` says (a volume id -> its copy)."""
     host_id = host_id or vm.host_id
     if host_id is None:
         raise Conflict(f"VM {vm.name} is not placed on a host", code="vm_not_placed")
-    disks = [disk_spec(session, host_id, d) for d in sorted(vm.disks, key=_device)]
+    moved = volumes or {}
+    disks = [
+        disk_spec(session, host_id, d, moved.get(d.volume_id))
+        for d in sorted(vm.disks, key=_device)
+    ]
     disks += [cdrom_spec(session, host_id, c) for c in sorted(vm.cdroms, key=_device)]
     nics = [nic_spec(session, n) for n in sorted(vm.nics, key=lambda n: n.slot)]
     with_boot_order(vm, disks, nics)

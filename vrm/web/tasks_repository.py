@@ -16,6 +16,7 @@ from vrm.models import (
     Datastore,
     Event,
     Host,
+    HostDatastore,
     Image,
     PortGroup,
     Task,
@@ -68,6 +69,35 @@ class VmPageRepository:
             .where(Volume.id.in_(list(ids)))
         )
         return {row["id"]: row for row in self.session.execute(stmt).mappings()}
+
+    def migration_hosts(
+        self, cluster_id: uuid.UUID, host_id: uuid.UUID | None
+    ) -> Sequence[RowMapping]:
+        """The hosts a VM of ``cluster_id`` on ``host_id`` could move to, by name."""
+        stmt = (
+            select(Host.id, Host.name, Host.state)
+            .where(Host.cluster_id == cluster_id, Host.id != host_id)
+            .order_by(Host.name, Host.id)
+        )
+        return self.session.execute(stmt).mappings().all()
+
+    def migration_datastores(self, cluster_id: uuid.UUID) -> Sequence[RowMapping]:
+        """The datastores some host of ``cluster_id`` reaches, by name, with free space."""
+        reached = (
+            select(HostDatastore.datastore_id)
+            .join(Host, Host.id == HostDatastore.host_id)
+            .where(Host.cluster_id == cluster_id, HostDatastore.mounted.is_(True))
+        )
+        stmt = (
+            select(
+                Datastore.id,
+                Datastore.name,
+                (Datastore.capacity_mib - Datastore.allocated_mib).label("free_mib"),
+            )
+            .where(Datastore.id.in_(reached))
+            .order_by(Datastore.name, Datastore.id)
+        )
+        return self.session.execute(stmt).mappings().all()
 
     def port_group_names(self, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
         """``port_group_id -> name``."""

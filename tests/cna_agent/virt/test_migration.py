@@ -18,7 +18,7 @@ from typing import Any
 import libvirt
 import pytest
 
-from cna_agent.virt import cpu, migration
+from cna_agent.virt import cpu, migration, relocate
 from cna_agent.virt.convergence import (
     Abort,
     MigrationAborted,
@@ -143,6 +143,8 @@ def test_flags_and_params_follow_the_policy() -> None:
     assert not transient & libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
     with_xml = migration.migration_params(POLICY, "tcp://10.0.0.2", "<domain/>")
     assert with_xml["destination_xml"] == with_xml["persistent_xml"] == "<domain/>"
+    some = migration.migration_params(replace(policy, copy_disks=("vdb",)), "tcp://10.0.0.2")
+    assert some["migrate_disks"] == ["vdb"], "only the disks named are copied"
 
 
 def test_policy_refuses_unordered_steps() -> None:
@@ -377,3 +379,28 @@ def _a_feature_the_host_lacks(cpu_xml: str) -> str:
     known = ET.parse("/usr/share/libvirt/cpu_map/x86_features.xml").getroot()
     candidates = (f.get("name") for f in known.iter("feature"))
     return next(name for name in candidates if name and name not in have and "avx512" in name)
+
+
+def test_the_destination_definition_has_the_targets_paths() -> None:
+    xml = """<domain><devices>
+      <disk type='file' device='disk'><source file='/a/linked'/><target dev='vda'/>
+        <backingStore type='file'><source file='/a/base'/></backingStore></disk>
+      <disk type='file' device='disk'><source file='/shared/data'/><target dev='vdb'/>
+        <backingStore type='file'><source file='/shared/base'/></backingStore></disk>
+      <disk type='file' device='cdrom'><source file='/a/seed.iso'/><target dev='hdc'/></disk>
+      <disk type='file' device='cdrom'><target dev='hdd'/></disk>
+    </devices></domain>"""
+    moved = relocate.relocated(
+        xml,
+        disk_paths={"vda": "/b/copy"},
+        moved_files={"/a/seed.iso": "/b/seed.iso"},
+        copied=["vda"],
+    )
+    root = ET.fromstring(moved)
+    disks = {d.find("target").get("dev"): d for d in root.iterfind("devices/disk")}  # type: ignore[union-attr]
+    assert disks["vda"].find("source").get("file") == "/b/copy"  # type: ignore[union-attr]
+    assert disks["vda"].find("backingStore") is None, "a copy is a flat volume"
+    assert disks["vdb"].find("source").get("file") == "/shared/data"  # type: ignore[union-attr]
+    assert disks["vdb"].find("backingStore") is not None, "a shared disk keeps its chain"
+    assert disks["hdc"].find("source").get("file") == "/b/seed.iso"  # type: ignore[union-attr]
+    assert disks["hdd"].find("source") is None

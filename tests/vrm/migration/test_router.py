@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import add_datastore, add_host, add_task, add_vm, add_volume
 from tests.helpers import error_of
-from vrm.models import Host, HostDatastore, Vm, VmDisk
+from vrm.models import Host, HostDatastore, Vm, VmDisk, Volume
 from vrm.models.enums import HostState, TaskState, VmState
 from vrm.tasks.types import TaskType
 
@@ -115,3 +115,46 @@ def test_maintenance_state_changes(client: TestClient, session: Session) -> None
     back = client.post(f"{base}/exit-maintenance")
     assert back.status_code == 200, back.text
     assert back.json()["state"] == "normal"
+
+
+def test_moving_the_disks_is_refused_before_anything_moves(
+    client: TestClient, session: Session
+) -> None:
+    cluster = _cluster(client, "c")
+    source, target = add_host(session, cluster), add_host(session, cluster)
+    mine, theirs, far = add_datastore(session), add_datastore(session), add_datastore(session)
+    mine.capacity_mib = theirs.capacity_mib = 100_000
+    session.add_all(
+        [
+            HostDatastore(host_id=source.id, datastore_id=mine.id, pool_name="mine"),
+            HostDatastore(host_id=target.id, datastore_id=theirs.id, pool_name="theirs"),
+        ]
+    )
+    vm = _placed(session, cluster, source, VmState.STOPPED)
+    volume = add_volume(session, mine.id)
+    session.add(VmDisk(vm_id=vm.id, volume_id=volume.id, device="vda"))
+    session.commit()
+
+    def refused(body: dict[str, object], status: int = 409) -> str:
+        response = client.post(f"/api/v1/vms/{vm.id}/actions/migrate", json=body)
+        assert response.status_code == status, response.text
+        return error_of(response)["code"]
+
+    to_target = {"host_id": str(target.id)}
+    assert refused({**to_target, "datastore_id": str(uuid.uuid4())}, 404) == "datastore_not_found"
+    assert refused({**to_target, "datastore_id": str(mine.id)}) == "already_on_datastore"
+    # The target does not reach that datastore.
+    assert refused({**to_target, "datastore_id": str(far.id)}) == "datastore_unreachable"
+    # Stopped: no host reaches both the disk's datastore and the target's.
+    assert refused({**to_target, "datastore_id": str(theirs.id)}) == "storage_not_reachable"
+    # No host has room for the disk on the datastore (the scheduler's pick).
+    theirs.capacity_mib = 10
+    session.commit()
+    assert refused({"datastore_id": str(theirs.id)}) == "insufficient_space"
+    # A disk that linked clones are made from stays where it is.
+    add_volume(session, mine.id).backing_volume_id = volume.id
+    session.commit()
+    assert refused({**to_target, "datastore_id": str(theirs.id)}) == "volume_has_linked_clones"
+    session.refresh(vm)
+    assert (vm.state, vm.task_state, vm.migration_target_host_id) == (VmState.STOPPED, None, None)
+    assert {v.datastore_id for v in session.query(Volume)} == {mine.id}, "no copy was made"

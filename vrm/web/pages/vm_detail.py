@@ -66,6 +66,8 @@ def vm_detail(
         images=repo.image_names({d.image_id for d in vm.cdroms if d.image_id is not None}),
         snapshots=repo.snapshots(vm.id),
         attachable_port_groups=WizardRepository(session).port_groups(PORT_GROUPS),
+        migration_hosts=repo.migration_hosts(vm.cluster_id, vm.host_id),
+        migration_datastores=repo.migration_datastores(vm.cluster_id),
         tasks=repo.tasks(vm.id, RECENT),
         events=repo.events(vm.id, RECENT),
         enabled=enabled_operations(vm),
