@@ -20,13 +20,16 @@ from sqlalchemy.orm import Session
 
 from tests.helpers import login
 from tests.pgserver import create_database, postgres_server
-from vrm.app import create_app
+from vrm.agents.directory import AgentClients
+from vrm.app import create_app, install_state
 from vrm.auth import service as auth_service
 from vrm.auth.principal import Principal
 from vrm.config import Settings
 from vrm.db import make_engine
 from vrm.deps import get_session
+from vrm.flows import all_flows
 from vrm.migrate import upgrade
+from vrm.tasks.flow import TaskRuntime
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -96,10 +99,20 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, env="development")
 
 
+@pytest.fixture(scope="session")
+def shared_app(database_url: str, engine: Engine) -> FastAPI:
+    """One VRM app per backend for every test that needs one: FastAPI builds the state of
+    its routes at an app's first request (a third of a second, a thousand times over)."""
+    settings = Settings(database_url=database_url, env="development")
+    return create_app(settings, engine, background_jobs=False)
+
+
 @pytest.fixture
-def app(settings: Settings, engine: Engine, session: Session) -> FastAPI:
-    """The VRM app whose requests all use the test's session."""
-    application = create_app(settings, engine, background_jobs=False)
+def app(shared_app: FastAPI, settings: Settings, engine: Engine, session: Session) -> FastAPI:
+    """The VRM app whose requests all use the test's session, with fresh state (caches,
+    load control, buffers, task runtime) as a new app would have."""
+    application = shared_app
+    install_state(application, TaskRuntime(settings, all_flows(), AgentClients()), engine)
 
     def _session() -> Iterator[Session]:
         try:

@@ -118,7 +118,7 @@ def create_app(
         redoc_url=None,
     )
     runtime = TaskRuntime(settings, flows or all_flows(), agent_clients or AgentClients())
-    _install_state(app, runtime, engine)
+    install_state(app, runtime, engine)
     _install_error_handlers(app)
     app.add_middleware(
         ShedHeartbeats, lag=app.state.lag, retry_after_s=heartbeat_retry_after_s(settings)
@@ -133,8 +133,12 @@ def create_app(
     return app
 
 
-def _install_state(app: FastAPI, runtime: TaskRuntime, engine: Engine | None) -> None:
-    """The process-wide parts the requests share: database, load control, buffers, tasks."""
+def install_state(app: FastAPI, runtime: TaskRuntime, engine: Engine | None) -> None:
+    """The process-wide parts the requests share: database, load control, buffers, tasks.
+
+    Installing them again gives an app a fresh start (the tests reuse one app: FastAPI
+    builds its routes' state at an app's first request, which takes a third of a second).
+    """
     state = app.state
     state.settings = settings = runtime.settings
     state.tasks = runtime
