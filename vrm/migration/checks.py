@@ -2,7 +2,8 @@
 
 In the order they run:
 
-1. the VM: not a template, running (live) or stopped (cold), no operation in flight;
+1. the VM: running (live) or stopped (cold), no operation in flight, no snapshots
+   (libvirt refuses to migrate a domain that has some, and a cold move would lose them);
 2. the target: the operator's host, or the scheduler's pick among the cluster's hosts
    but the source (the placement filters); it is ``normal``, in the VM's cluster, not
    the source, and reaches every datastore the VM's disks and media are on (or, when
@@ -30,7 +31,7 @@ from vrm.agents.client import AgentCallError, AgentClient, AgentRejected
 from vrm.config import Settings
 from vrm.errors import Conflict, NotFound
 from vrm.hosts.states import SCHEDULABLE
-from vrm.models import Cluster, Host, HostDatastore, Image, Vm, Volume
+from vrm.models import Cluster, Host, HostDatastore, Image, Vm, VmSnapshot, Volume
 from vrm.scheduler.interface import NoValidHost, PlacementRequest
 from vrm.scheduler.service import select_host
 from vrm.vms.spec import domain_spec
@@ -94,6 +95,7 @@ def pick_target(
     session: Session, vm: Vm, host_id: uuid.UUID | None, move: DiskMove | None = None
 ) -> Host:
     """The operator's target after the checks that need no node, or the scheduler's."""
+    _refuse_snapshots(session, vm)
     if host_id is None:
         try:
             return select_host(session, request=request_for(session, vm, None, move)).host
@@ -122,6 +124,19 @@ def pick_target(
         )
     check_storage(session, vm, host, move)
     return host
+
+
+def _refuse_snapshots(session: Session, vm: Vm) -> None:
+    count = session.scalar(
+        select(func.count()).select_from(VmSnapshot).where(VmSnapshot.vm_id == vm.id)
+    )
+    if count:
+        raise Conflict(
+            f"VM {vm.name} has {count} snapshots, which cannot move with it; "
+            "delete them first",
+            code="vm_has_snapshots",
+            details={"snapshots": count},
+        )
 
 
 def check_storage(session: Session, vm: Vm, host: Host, move: DiskMove | None = None) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import add_datastore, add_host, add_task, add_vm, add_volume
 from tests.helpers import error_of
-from vrm.models import Host, HostDatastore, Vm, VmDisk, Volume
+from vrm.models import Host, HostDatastore, Vm, VmDisk, VmSnapshot, Volume
 from vrm.models.enums import HostState, TaskState, VmState
 from vrm.tasks.types import TaskType
 
@@ -49,6 +49,10 @@ def test_refusals_that_need_no_node(client: TestClient, session: Session) -> Non
     assert refused({"host_id": str(target.id)}) == "host_not_normal"
     # Without a target, placement finds none: the other host is in maintenance.
     assert refused({}) == "no_valid_host"
+    session.add(VmSnapshot(vm_id=vm.id, name="before"))
+    session.commit()
+    assert refused({"host_id": str(target.id)}) == "vm_has_snapshots"
+    session.query(VmSnapshot).delete()
     vm.state = VmState.PAUSED
     session.commit()
     assert refused({"host_id": str(target.id)}) == "vm_state_conflict"
