@@ -132,8 +132,7 @@ def _refuse_snapshots(session: Session, vm: Vm) -> None:
     )
     if count:
         raise Conflict(
-            f"VM {vm.name} has {count} snapshots, which cannot move with it; "
-            "delete them first",
+            f"VM {vm.name} has {count} snapshots, which cannot move with it; delete them first",
             code="vm_has_snapshots",
             details={"snapshots": count},
         )
