@@ -344,6 +344,9 @@ class DomainSpec(Wire):
     hostdevs: list[PciAddress] = Field(default_factory=list)
     direct_boot: DirectBoot | None = None
     machine: str = "pc"
+    # A named CPU model (e.g. Westmere) the guest sees on every host; None = libvirt's
+    # default guest CPU. A cluster mixing CPU generations names its baseline here.
+    cpu_model: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     seed: SeedSpec | None = None
 
     @model_validator(mode="after")

@@ -66,6 +66,10 @@ def build_domain_xml(
     _text(root, "currentMemory", str(spec.memory_mib * 1024), unit="KiB")
     _text(root, "vcpu", str(spec.max_vcpus), placement="static", current=str(spec.vcpus))
     root.append(_cputune(spec, host_mhz))
+    if spec.cpu_model is not None:
+        # Exactly this model, or the domain does not start: it must run on every host.
+        cpu = ET.SubElement(root, "cpu", mode="custom", match="exact", check="partial")
+        _text(cpu, "model", spec.cpu_model, fallback="forbid")
     root.append(_os(spec))
     features = ET.SubElement(root, "features")
     # ACPI: NIC/disk hot-plug and graceful shutdown go through it.

@@ -16,6 +16,9 @@ CpuOvercommit = Annotated[float, Field(ge=1, le=32, description="vCPUs per physi
 MemOvercommit = Annotated[float, Field(ge=1, le=4, description="Guest MiB per host MiB")]
 Percent = Annotated[int, Field(ge=0, le=100)]
 DrsThreshold = Annotated[int, Field(ge=1, le=5, description="1 = conservative, 5 = aggressive")]
+# The cluster CPU mode that names no model: VMs get libvirt's default guest CPU, and a
+# migration compares the source's host CPU with the target's.
+HOST_MODEL = "host-model"
 CpuMode = Annotated[
     str,
     Field(

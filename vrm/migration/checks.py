@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from cna_agent.protocol.migration import CpuCompare
 from vrm.agents.client import AgentCallError, AgentClient, AgentRejected
+from vrm.clusters.schemas import HOST_MODEL
 from vrm.config import Settings
 from vrm.errors import Conflict, NotFound
 from vrm.hosts.states import SCHEDULABLE
@@ -36,7 +37,6 @@ from vrm.scheduler.interface import NoValidHost, PlacementRequest
 from vrm.scheduler.service import select_host
 from vrm.vms.spec import domain_spec
 
-HOST_MODEL = "host-model"
 # How a request or a flow reaches a host's agent.
 AgentOf = Callable[[Session, uuid.UUID], AgentClient]
 # The placement filter whose refusal maps to each migration refusal code.

@@ -18,8 +18,20 @@ from cna_agent.protocol import (
     NicSpec,
     PortGroupSpec,
 )
+from vrm.clusters.schemas import HOST_MODEL
 from vrm.errors import Conflict, NotFound
-from vrm.models import Dvs, HostDatastore, Image, PortGroup, Vm, VmCdrom, VmDisk, VmNic, Volume
+from vrm.models import (
+    Cluster,
+    Dvs,
+    HostDatastore,
+    Image,
+    PortGroup,
+    Vm,
+    VmCdrom,
+    VmDisk,
+    VmNic,
+    Volume,
+)
 from vrm.network.cloudinit import seed_spec
 from vrm.network.repository import PortGroupRepository
 
@@ -171,7 +183,14 @@ def domain_spec(
         boot=[BootDevice(b) for b in vm.boot_order],
         console=ConsoleSpec(),
         seed=seed_spec(session, vm),
+        cpu_model=_cpu_model(session, vm),
     )
+
+
+def _cpu_model(session: Session, vm: Vm) -> str | None:
+    """The cluster's named CPU model (its VMs run it on every host), or None."""
+    cluster = _get(session, Cluster, vm.cluster_id, "cluster")
+    return None if cluster.cpu_mode == HOST_MODEL else cluster.cpu_mode
 
 
 def _device(disk: VmDisk | VmCdrom) -> str:

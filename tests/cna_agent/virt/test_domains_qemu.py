@@ -6,6 +6,7 @@ cannot hot-unplug vCPUs; the tests rely on exactly that.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -307,3 +308,30 @@ def cdrom_source(guest: Guest, uuid: UUID, flags: int) -> str | None:
 def qemu_block_info(guest: Guest, uuid: UUID) -> str:
     dom = guest.hv.conn.lookupByUUIDString(str(uuid))
     return str(libvirt_qemu.qemuMonitorCommand(dom, "info block", 1))
+
+
+def test_a_named_cpu_model_is_what_the_guest_runs(guest: Guest) -> None:
+    uuid = guest.define(domain_spec(cpu_model="Westmere"))
+    guest.domains.start(uuid)
+    try:
+        model = guest.xml(uuid).find("cpu/model")
+        assert model is not None
+        assert model.text == "Westmere"
+        # QEMU's first vCPU is that model.
+        assert "Westmere" in cpu_model_id(guest, uuid)
+    finally:
+        guest.domains.shutdown(uuid, timeout_s=0.3, force=True)
+        guest.domains.undefine(uuid)
+
+
+def cpu_model_id(guest: Guest, uuid: UUID) -> str:
+    """The model name QEMU gives the guest's first vCPU (asked over QMP)."""
+    dom = guest.hv.conn.lookupByUUIDString(str(uuid))
+
+    def qmp(command: str, **arguments: object) -> object:
+        asked = {"execute": command, "arguments": arguments} if arguments else {"execute": command}
+        return json.loads(libvirt_qemu.qemuMonitorCommand(dom, json.dumps(asked), 0))["return"]
+
+    cpus = qmp("query-cpus-fast")
+    assert isinstance(cpus, list)
+    return str(qmp("qom-get", path=cpus[0]["qom-path"], property="model-id"))

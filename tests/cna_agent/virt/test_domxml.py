@@ -108,6 +108,16 @@ def test_vcpus_and_memory_allow_hot_add_and_balloon() -> None:
     assert root.findtext("currentMemory") == str(256 * 1024)
 
 
+def test_a_named_cpu_model_is_the_guests_exactly() -> None:
+    assert build_tree(domain_spec()).find("cpu") is None, "libvirt's default guest CPU"
+    cpu = build_tree(domain_spec(cpu_model="Westmere")).find("cpu")
+    assert cpu is not None
+    assert (cpu.get("mode"), cpu.get("match"), cpu.get("check")) == ("custom", "exact", "partial")
+    model = cpu.find("model")
+    assert model is not None
+    assert (model.text, model.get("fallback")) == ("Westmere", "forbid")
+
+
 def test_features_lifecycle_and_fixed_devices() -> None:
     root = build_tree(domain_spec())
     assert root.find("features/acpi") is not None
