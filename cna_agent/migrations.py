@@ -22,8 +22,8 @@ from uuid import UUID
 from cna_agent.errors import StateConflict
 from cna_agent.operations import Progress
 from cna_agent.protocol import DomainSpec, DomainState
-from cna_agent.protocol.migration import IncomingReady, MigrateRequest
-from cna_agent.virt import convergence, migration
+from cna_agent.protocol.migration import DiskCopy, IncomingReady, MigrateRequest
+from cna_agent.virt import blockcopy, convergence, migration
 from cna_agent.virt.nwfilter import ensure_filters
 from cna_agent.virt.relocate import destination_xml
 
@@ -42,6 +42,7 @@ class Migrations:
         self.node = node
         self.directory = directory
         self._aborts: dict[UUID, str] = {}
+        self._copy_aborts: set[tuple[UUID, str]] = set()
         self._lock = threading.Lock()
 
     # -- arriving -----------------------------------------------------------------------
@@ -112,6 +113,43 @@ class Migrations:
         # The domain left: its plumbing and seed here go.
         self.node.unplumb(uuid, [nic.mac for nic in before.nics if nic.ips])
         return {"result": _figures(result)}
+
+    def copy_disk(
+        self, uuid: UUID, device: str, request: DiskCopy, progress: Progress
+    ) -> dict[str, Any]:
+        """Copy a running domain's disk into another volume here and switch it over."""
+        node = self.node
+        path = node.storage.volume_path(request.pool, request.volume)
+        key = (uuid, device)
+        with self._lock:
+            self._copy_aborts.discard(key)
+
+        def report(done: int, total: int) -> None:
+            progress(
+                done * 100 // total if total else 0, {"copied_bytes": done, "total_bytes": total}
+            )
+
+        try:
+            blockcopy.copy_disk(
+                node.hv.conn,
+                uuid,
+                device,
+                path=path,
+                fmt=request.format,
+                timeout_s=request.timeout_s,
+                bandwidth_mib_s=request.bandwidth_mib_s,
+                on_progress=report,
+                should_abort=lambda: key in self._copy_aborts,
+            )
+        finally:
+            with self._lock:
+                self._copy_aborts.discard(key)
+        return {"device": device, "path": path}
+
+    def abort_copy(self, uuid: UUID, device: str) -> None:
+        """Abandon a running copy of the domain's disk; nothing to do when none runs."""
+        with self._lock:
+            self._copy_aborts.add((uuid, device))
 
     def abort(self, uuid: UUID) -> None:
         """Stop the domain's running migration (the send ends with ``migration_aborted``);

@@ -9,6 +9,7 @@ from __future__ import annotations
 from vrm.hosts.evacuation import EvacuateFlow
 from vrm.images import flows as images
 from vrm.migration.flow import MigrateFlow
+from vrm.migration.storage_flow import MoveStorageFlow
 from vrm.network.flows import SyncNetworksFlow
 from vrm.storage.mounts import MountDatastoreFlow
 from vrm.tasks.flow import FlowRegistry
@@ -25,6 +26,7 @@ def all_flows() -> FlowRegistry:
             images.DeleteFlow,
             SyncNetworksFlow,
             MigrateFlow,
+            MoveStorageFlow,
             MountDatastoreFlow,
             EvacuateFlow,
         ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 
 from cna_agent.api.deps import NodeDep
 from cna_agent.errors import InvalidSpec
@@ -12,12 +13,14 @@ from cna_agent.protocol import DomainSpec, Operation
 from cna_agent.protocol.migration import (
     CpuCompare,
     CpuCompatibility,
+    DiskCopy,
     IncomingReady,
     MigrateRequest,
 )
 from cna_agent.virt import cpu
 
 router = APIRouter(tags=["migration"])
+DeviceName = Annotated[str, Path(pattern=r"^(vd|sd|hd)[a-z]$")]
 
 
 @router.get("/host/cpu")
@@ -58,6 +61,27 @@ def migrate(node: NodeDep, uuid: UUID, request: MigrateRequest) -> Operation:
     return node.operations.submit_tracked(
         "migrate", str(uuid), lambda progress: node.migrations.migrate(uuid, request, progress)
     )
+
+
+@router.post("/vms/{uuid}/disks/{device}/copy", status_code=status.HTTP_202_ACCEPTED)
+def copy_disk(node: NodeDep, uuid: UUID, device: DeviceName, request: DiskCopy) -> Operation:
+    """Copy a running domain's disk into another volume of this node and switch it over
+    (a long operation to poll). Idempotent while it runs, as a migration is."""
+    target = f"{uuid}/{device}"
+    running = node.operations.running("copy_disk", target)
+    if running is not None:
+        return running
+    return node.operations.submit_tracked(
+        "copy_disk",
+        target,
+        lambda progress: node.migrations.copy_disk(uuid, device, request, progress),
+    )
+
+
+@router.delete("/vms/{uuid}/disks/{device}/copy", status_code=status.HTTP_204_NO_CONTENT)
+def abort_copy(node: NodeDep, uuid: UUID, device: DeviceName) -> None:
+    """Abandon a running disk copy (the domain stays on its disk); nothing when none runs."""
+    node.migrations.abort_copy(uuid, device)
 
 
 @router.post("/vms/{uuid}/migrate/abort", status_code=status.HTTP_204_NO_CONTENT)

@@ -9,11 +9,11 @@ one. ``POST /v1/host/cpu/compare`` says whether this node can run a CPU definiti
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from cna_agent.protocol import Wire
+from cna_agent.protocol import ObjectName, Wire
 
 DEFAULT_DOWNTIME_STEPS_MS = (100, 200, 300, 400, 500)
 
@@ -76,6 +76,18 @@ class MigrateRequest(Wire):
     # Disks (vda, ...) whose data libvirt copies into the target's volumes at
     # ``incoming.disk_paths`` (they move to another datastore); the others are shared.
     copy_disks: list[str] = Field(default_factory=list, max_length=64)
+
+
+class DiskCopy(Wire):
+    """Copy a running domain's disk into a volume of this node (made beforehand, of the
+    disk's size) and switch the domain onto it: a storage move on one host."""
+
+    pool: ObjectName
+    volume: ObjectName
+    format: Literal["qcow2", "raw"] = "qcow2"
+    bandwidth_mib_s: int | None = Field(default=None, ge=1, le=100_000)
+    # The copy is abandoned (the domain stays on its disk) when it takes longer.
+    timeout_s: float = Field(default=3_600.0, gt=0, le=86_400)
 
 
 class CpuCompare(Wire):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import libvirt
+
 from tests.e2e.processes import wait_until
 from tests.e2e.vmlab import wait_task
 from tests.migration.lab import Lab
@@ -144,7 +146,7 @@ def test_a_cancelled_disk_move_leaves_the_vm_and_its_disk_where_they_were(
     )
     assert answer.status_code == 202, answer.text
     task_id = answer.json()["task"]["id"]
-    wait_until(lambda: copying(lab, task_id), timeout_s=60, what="the disk copy to run")
+    wait_until(lambda: in_step(lab, task_id, "move"), timeout_s=60, what="the copy to run")
     assert lab.admin.post(f"/tasks/{task_id}/cancel").status_code == 200
     task = wait_task(lab.admin, task_id)
     assert task["state"] == "cancelled", task
@@ -158,14 +160,89 @@ def test_a_cancelled_disk_move_leaves_the_vm_and_its_disk_where_they_were(
     assert not [v for v in copies if v["name"].startswith(old_volume["name"])]
 
 
-def copying(lab: Lab, task_id: str) -> bool:
-    """The migration task is in its move step (the node is copying)."""
+def in_step(lab: Lab, task_id: str, step: str) -> bool:
+    """The task runs ``step`` (the node is copying)."""
     task = lab.admin.get(f"/tasks/{task_id}").json()
     assert task["state"] in ("queued", "running"), task
-    return bool(task["step"] == "move")
+    return bool(task["step"] == step)
 
 
 def pool_dir(lab: Lab, index: int, datastore_id: str) -> str:
     """The folder of a datastore on host ``index``."""
     store = lab.admin.get(f"/datastores/{datastore_id}").json()
     return str(store["source"])
+
+
+def test_the_disks_of_a_vm_move_to_another_datastore_of_its_host(lab: Lab, vms: list[str]) -> None:
+    first_local = local_datastore(lab, 0)
+    disks = [{"size_mib": 16, "datastore_id": first_local}]
+    vm = lab.make_vm("disks-here", disks=disks, power_on=False)
+    vms.append(vm["id"])
+    old_path = disk_path(lab, 0, vm["uuid"])
+    qemu_io(lab, 0, old_path, MARKER)
+    started = lab.admin.post(f"/vms/{vm['id']}/actions/start")
+    assert wait_task(lab.admin, started.json()["task"]["id"])["state"] == "succeeded"
+
+    # Running: a block copy on the host, the guest switched onto the copy.
+    task = migrated(lab, vm["id"], datastore_id=lab.shared)
+    assert task["type"] == "vm.move-storage"
+    assert task["state"] == "succeeded", (task["error_code"], task["error_message"])
+    assert where(lab, vm["uuid"]) == {0: "running"}
+    assert volume_of(lab, vm["id"])["datastore_id"] == lab.shared
+    shared_path = disk_path(lab, 0, vm["uuid"])
+    assert shared_path.startswith(str(lab.hosts[0].shared_dir))
+    assert defined_path(lab, 0, vm["uuid"]) == shared_path, "the definition follows"
+    qemu_io(lab, 0, shared_path, CHECK)
+    assert not exists(lab, 0, old_path)
+
+    # Stopped: the host copies the volume and the domain is defined on the copy.
+    stop = lab.admin.post(f"/vms/{vm['id']}/actions/stop", json={"mode": "poweroff"})
+    assert wait_task(lab.admin, stop.json()["task"]["id"])["state"] == "succeeded"
+    task = migrated(lab, vm["id"], datastore_id=first_local)
+    assert task["state"] == "succeeded", (task["error_code"], task["error_message"])
+    assert where(lab, vm["uuid"]) == {0: "shut off"}
+    assert volume_of(lab, vm["id"])["datastore_id"] == first_local
+    back = defined_path(lab, 0, vm["uuid"])
+    assert back != old_path, "a fresh volume name"
+    qemu_io(lab, 0, back, CHECK)
+    assert not exists(lab, 0, shared_path)
+
+
+def defined_path(lab: Lab, index: int, vm_uuid: str) -> str:
+    """The file of the first disk in the domain's persistent definition."""
+    conn = lab.conn(index)
+    try:
+        xml = conn.lookupByUUIDString(vm_uuid).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    finally:
+        conn.close()
+    source = ET.fromstring(xml).find("devices/disk[@device='disk']/source")
+    assert source is not None
+    return str(source.get("file"))
+
+
+def test_a_cancelled_move_on_one_host_leaves_the_disk_where_it_was(
+    lab: Lab, vms: list[str]
+) -> None:
+    first_local = local_datastore(lab, 0)
+    disks = [{"size_mib": 64, "datastore_id": first_local}]
+    vm = lab.make_vm("disks-here-cancel", disks=disks, power_on=False)
+    vms.append(vm["id"])
+    old_volume, old_path = volume_of(lab, vm["id"]), disk_path(lab, 0, vm["uuid"])
+    qemu_io(lab, 0, old_path, "write -P 0x5a 0 32M")
+    started = lab.admin.post(f"/vms/{vm['id']}/actions/start")
+    assert wait_task(lab.admin, started.json()["task"]["id"])["state"] == "succeeded"
+
+    answer = migrate(lab, vm["id"], datastore_id=lab.shared, bandwidth_mib_s=1)
+    assert answer.status_code == 202, answer.text
+    task_id = answer.json()["task"]["id"]
+    wait_until(lambda: in_step(lab, task_id, "copy"), timeout_s=60, what="the copy to run")
+    assert lab.admin.post(f"/tasks/{task_id}/cancel").status_code == 200
+    task = wait_task(lab.admin, task_id)
+    assert task["state"] == "cancelled", task
+
+    assert where(lab, vm["uuid"]) == {0: "running"}
+    assert disk_path(lab, 0, vm["uuid"]) == old_path, "the guest stays on its disk"
+    assert volume_of(lab, vm["id"]) == old_volume
+    assert lab.admin.get(f"/vms/{vm['id']}").json()["state"] == "running"
+    copies = lab.admin.get("/volumes", params={"datastore_id": lab.shared}).json()["items"]
+    assert not [v for v in copies if v["name"].startswith(old_volume["name"])]

@@ -49,6 +49,7 @@ from cna_agent.protocol.images import ImageImport
 from cna_agent.protocol.migration import (
     CpuCompare,
     CpuCompatibility,
+    DiskCopy,
     IncomingReady,
     MigrateRequest,
 )
@@ -295,6 +296,15 @@ class AgentClient:
     def abort_migration(self, vm_uuid: uuid.UUID) -> None:
         """Abort the domain's running migration; nothing to do when none runs."""
         self._send("POST", f"/v1/vms/{vm_uuid}/migrate/abort")
+
+    def copy_disk(self, vm_uuid: uuid.UUID, device: str, request: DiskCopy) -> Operation:
+        """Begin copying a running domain's disk into another volume of the node (it then
+        runs on the copy); poll the operation."""
+        return self._call("POST", f"/v1/vms/{vm_uuid}/disks/{device}/copy", Operation, request)
+
+    def abort_disk_copy(self, vm_uuid: uuid.UUID, device: str) -> None:
+        """Abandon a running disk copy; nothing to do when none runs."""
+        self._send("DELETE", f"/v1/vms/{vm_uuid}/disks/{device}/copy")
 
     # -- operations ------------------------------------------------------------------
 

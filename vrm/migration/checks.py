@@ -34,6 +34,7 @@ from vrm.errors import Conflict, NotFound
 from vrm.hosts.states import SCHEDULABLE
 from vrm.models import Cluster, Host, HostDatastore, Image, Vm, VmSnapshot, Volume
 from vrm.scheduler.interface import NoValidHost, PlacementRequest
+from vrm.scheduler.repository import PlacementRepository
 from vrm.scheduler.service import select_host
 from vrm.vms.spec import domain_spec
 
@@ -95,7 +96,7 @@ def pick_target(
     session: Session, vm: Vm, host_id: uuid.UUID | None, move: DiskMove | None = None
 ) -> Host:
     """The operator's target after the checks that need no node, or the scheduler's."""
-    _refuse_snapshots(session, vm)
+    refuse_snapshots(session, vm)
     if host_id is None:
         try:
             return select_host(session, request=request_for(session, vm, None, move)).host
@@ -126,7 +127,8 @@ def pick_target(
     return host
 
 
-def _refuse_snapshots(session: Session, vm: Vm) -> None:
+def refuse_snapshots(session: Session, vm: Vm) -> None:
+    """A VM with snapshots does not move (neither to a host nor its disks)."""
     count = session.scalar(
         select(func.count()).select_from(VmSnapshot).where(VmSnapshot.vm_id == vm.id)
     )
@@ -152,13 +154,15 @@ def check_storage(session: Session, vm: Vm, host: Host, move: DiskMove | None = 
         )
     )
     missing = sorted(str(s) for s in stores - reached)
-    if missing and move is not None:
-        raise Conflict(
-            f"host {host.name} does not reach the datastores VM {vm.name} would use there",
-            code="datastore_unreachable",
-            details={"datastores": missing},
-        )
-    if missing:
+    if move is not None:
+        if missing:
+            raise Conflict(
+                f"host {host.name} does not reach the datastores VM {vm.name} would use there",
+                code="datastore_unreachable",
+                details={"datastores": missing},
+            )
+        check_space(session, host, move)  # again under the lock, with the claim
+    elif missing:
         raise Conflict(
             f"host {host.name} does not reach the datastores of VM {vm.name}'s disks; "
             "shared storage is needed, or name a datastore it reaches to move them to",
@@ -265,6 +269,32 @@ def _refused_storage(exc: NoValidHost) -> Conflict:
         code="insufficient_space" if full else "datastore_unreachable",
         details=exc.details,
     )
+
+
+def claim_space(session: Session, host: Host, move: DiskMove) -> None:
+    """Under the cluster's lock: the datastore has room for the copies (net of volumes
+    being made there). The caller makes the copies' rows in this transaction."""
+    PlacementRepository(session).lock_cluster(host.cluster_id)
+    check_space(session, host, move)
+
+
+def check_space(session: Session, host: Host, move: DiskMove) -> None:
+    """The datastore the disks move to has room for them, as ``host`` reaches it."""
+    repo = PlacementRepository(session)
+    reached = {d.id: d for d in repo.datastores([host.id]).get(host.id, [])}
+    store = reached.get(move.datastore_id)
+    if store is None or not store.usable:
+        raise Conflict(
+            f"host {host.name} does not reach that datastore",
+            code="datastore_unreachable",
+            details={"datastores": [str(move.datastore_id)]},
+        )
+    if move.mib > max(store.free_mib, 0):
+        raise Conflict(
+            f"datastore {store.name} needs {move.mib} MiB, {max(store.free_mib, 0)} MiB free",
+            code="insufficient_space",
+            details={"needed_mib": move.mib, "free_mib": max(store.free_mib, 0)},
+        )
 
 
 def _check_limit(

@@ -24,30 +24,23 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from cna_agent.protocol import (
     DomainReport,
-    DomainSpec,
     DomainState,
     Operation,
     OperationState,
-    VolumeSpec,
 )
 from cna_agent.protocol.migration import IncomingReady, MigrateRequest, MigrationPolicy
 from vrm.agents.client import AgentCallError, AgentClient, AgentFailed, AgentRejected
-from vrm.errors import VrmError
 from vrm.events.emit import emit
-from vrm.migration import volumes
-from vrm.migration.volumes import Move
-from vrm.models import Host, Volume
-from vrm.models.enums import ObjectState, Severity, VmState
+from vrm.migration.copies import DiskCopies
+from vrm.models import Host
+from vrm.models.enums import Severity, VmState
 from vrm.tasks.flow import TaskFailure
 from vrm.tasks.types import TaskType
-from vrm.vms.flows.base import VmFlow
-from vrm.vms.flows.clone import FULL_COPY_TIMEOUT_S
 from vrm.vms.repository import VmRepository
-from vrm.vms.spec import domain_spec, pool_of
+from vrm.vms.spec import domain_spec
 
 log = logging.getLogger(__name__)
 
@@ -63,51 +56,22 @@ _PREPARED, _MOVED = 10, 95
 _RUNNING = (DomainState.RUNNING, DomainState.BLOCKED, DomainState.PAUSED)
 
 
-class MigrateFlow(VmFlow):
+class MigrateFlow(DiskCopies):
     """Move a VM to another host, live or cold."""
 
     type = TaskType.VM_MIGRATE
     steps = ("prepare", "move", "switch", "tidy")
     cancellable = True
 
-    # -- what the task was asked ------------------------------------------------------
-
-    @property
-    def source_id(self) -> uuid.UUID:
-        return uuid.UUID(str(self.ctx.params["source_host_id"]))
-
-    @property
-    def target_id(self) -> uuid.UUID:
-        return uuid.UUID(str(self.ctx.params["target_host_id"]))
-
-    @property
-    def live(self) -> bool:
-        return bool(self.ctx.params.get("live", True))
-
-    def _source(self) -> AgentClient:
-        return self.ctx.agent(self.source_id)
-
-    def _target(self) -> AgentClient:
-        return self.ctx.agent(self.target_id)
-
-    @property
-    def moves(self) -> list[Move]:
-        return volumes.moves_of(self.ctx.params)
-
-    def _copier_id(self) -> uuid.UUID:
-        """The node that makes the copies: the target (live), or the one VRM chose (cold)."""
-        chosen = self.ctx.params.get(volumes.COPY_HOST)
-        return uuid.UUID(str(chosen)) if chosen and not self.live else self.target_id
-
     # -- steps --------------------------------------------------------------------------
 
     def prepare(self) -> None:
         """Ready the target: NICs plumbed and seed written (live), or the domain defined
         (cold), with the target's own pool names."""
-        copies = {m.old: m.new for m in self.moves}
+        copies = self._copies()
         spec = domain_spec(self.ctx.session, self.vm, host_id=self.target_id, volumes=copies)
         if self.live:
-            self._make_empty_copies(spec)
+            self._make_empty_copies()
             ready = self._target().prepare_incoming(spec)
             self._remember(INCOMING, ready.model_dump(mode="json"))
         else:
@@ -208,89 +172,8 @@ class MigrateFlow(VmFlow):
         """A migration cancelled before it ran: the target's claim (and the datastore's
         space the copies held) goes back."""
         self.vm.migration_target_host_id = None
-        for move in self.moves:
-            copy = self.ctx.session.get(Volume, move.new)
-            if copy is not None:
-                self.ctx.session.delete(copy)
+        self._forget_copies()
         super().release()
-
-    # -- the disks' copies --------------------------------------------------------------
-
-    def _make_empty_copies(self, spec: DomainSpec) -> None:
-        """Live: the target makes the volumes libvirt copies the disks into."""
-        session, target = self.ctx.session, self._target()
-        for move in self.moves:
-            copy = session.get(Volume, move.new)
-            assert copy is not None
-            volume = VolumeSpec(
-                name=copy.name, capacity_mib=copy.capacity_mib, format=copy.format.value
-            )
-            target.create_volume(pool_of(session, self.target_id, copy), volume)
-
-    def _copy_volumes(self) -> None:
-        """Cold: the copying node copies each volume into its new one."""
-        session, node_id = self.ctx.session, self._copier_id()
-        node = self.ctx.agent(node_id)
-        for move in self.moves:
-            old, copy = session.get(Volume, move.old), session.get(Volume, move.new)
-            assert old is not None
-            assert copy is not None
-            into = pool_of(session, node_id, copy)
-            node.delete_volume(into, copy.name)  # what a copy cut short (VRM restarted) left
-            started = node.clone_volume(
-                pool_of(session, node_id, old), old.name, copy.name, target_pool=into
-            )
-            node.wait(started, timeout_s=FULL_COPY_TIMEOUT_S)
-
-    def _adopt_copies(self) -> None:
-        """Each moved disk on its copy, then the old volume removed from the source's
-        datastore (kept, with a warning, when the node cannot remove it). Idempotent."""
-        session = self.ctx.session
-        disks = {disk.device: disk for disk in self.vm.disks}
-        for move in self.moves:
-            old, copy = session.get(Volume, move.old), session.get(Volume, move.new)
-            disk = disks.get(move.device)
-            if copy is not None:
-                copy.state = ObjectState.IN_USE
-                if disk is not None and disk.volume_id == move.old:
-                    disk.volume_id = copy.id
-            if old is None:
-                continue
-            session.flush()
-            try:
-                self._source().delete_volume(pool_of(session, self.source_id, old), old.name)
-            except (AgentCallError, VrmError) as exc:
-                old.state = ObjectState.AVAILABLE
-                self._event(
-                    Severity.MINOR,
-                    f"the old volume {old.name} of VM {self.vm.name} could not be removed "
-                    f"({exc.message}); delete it when its host is back",
-                )
-                continue
-            session.delete(old)
-
-    def _drop_copies(self) -> None:
-        """The VM stays where it was: its copies go (kept as ``error`` when they cannot)."""
-        session = self.ctx.session
-        node_id = self._copier_id()
-        for move in self.moves:
-            copy = session.get(Volume, move.new)
-            if copy is None:
-                continue
-            try:
-                self.ctx.agent(node_id).delete_volume(pool_of(session, node_id, copy), copy.name)
-            except (AgentCallError, VrmError) as exc:
-                copy.state = ObjectState.ERROR
-                log.warning("copy %s of a failed migration stays: %s", copy.name, exc.message)
-                continue
-            session.delete(copy)
-
-    def _keep_copies(self, why: str) -> None:
-        for move in self.moves:
-            copy = self.ctx.session.get(Volume, move.new)
-            if copy is not None:
-                copy.state = ObjectState.ERROR
-                log.warning("copy %s of a failed migration kept: %s", copy.name, why)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -349,10 +232,6 @@ class MigrateFlow(VmFlow):
         if op.result:
             task.result = {**task.result, "migration": op.result}
 
-    def _cancel_requested(self) -> bool:
-        self.ctx.session.refresh(self.ctx.task, ["cancel_requested_at"])
-        return self.ctx.task.cancel_requested_at is not None
-
     def _on(self, agent: AgentClient) -> DomainReport | None:
         """The domain on a node; None when absent. An unreachable node raises: the flow
         must not act on a guess."""
@@ -396,9 +275,6 @@ class MigrateFlow(VmFlow):
         if where.state == DomainState.PAUSED:
             return VmState.PAUSED
         return VmState.STOPPED if where.state == DomainState.SHUTOFF else self.previous_state()
-
-    def _remember(self, key: str, value: Any) -> None:
-        self.ctx.task.result = {**self.ctx.task.result, key: value}
 
     def _quietly(self, call: Callable[[], object]) -> None:
         try:

@@ -70,6 +70,8 @@ def start(
     """
     repo = VmRepository(session)
     vm = _movable(repo, vm_id)
+    if body.datastore_id is not None and body.host_id in (None, vm.host_id):
+        return _move_storage(session, settings, repo, vm, body, user_id)
     move = _disk_move(session, vm, body.datastore_id)
     target = checks.pick_target(session, vm, body.host_id, move)
     target_id, source_id = target.id, vm.host_id
@@ -111,6 +113,56 @@ def start(
     task = queue_task(
         session,
         type=TaskType.VM_MIGRATE,
+        target_type=KIND,
+        target_id=vm.id,
+        user_id=user_id,
+        params=params,
+    )
+    return vm, task
+
+
+def _move_storage(
+    session: Session,
+    settings: Settings,
+    repo: VmRepository,
+    vm: Vm,
+    body: MigrateBody,
+    user_id: uuid.UUID | None,
+) -> tuple[Vm, Task]:
+    """A datastore and no other host: the disks move, the VM stays (``vm.move-storage``)."""
+    assert body.datastore_id is not None
+    assert vm.host_id is not None
+    checks.refuse_snapshots(session, vm)
+    move = _disk_move(session, vm, body.datastore_id)
+    assert move is not None
+    host = get_or_404(HostRepository(session), vm.host_id, "host")
+    checks.check_storage(session, vm, host, move)
+    checks.claim_space(session, host, move)
+    previous = vm.state
+    if not repo.claim(vm.id, Operation.MIGRATE):
+        session.refresh(vm)
+        raise refusal(vm, Operation.MIGRATE)
+    live = previous == VmState.RUNNING
+    cluster = session.get(Cluster, vm.cluster_id)
+    assert cluster is not None
+    policy = ClusterMigration.model_validate(cluster.migration_policy).policy(
+        body, completion_timeout_s=_completion_timeout(settings, vm, move)
+    )
+    store = volumes.target_datastore(session, vm, move.datastore_id)
+    moves = volumes.new_volumes(session, vm, store, volumes.moving(session, vm, store))
+    params: dict[str, Any] = {
+        "previous_state": previous.value,
+        "source_host_id": str(host.id),
+        "target_host_id": str(host.id),
+        "live": live,
+        "policy": policy.model_dump(mode="json"),
+        "datastore_id": str(store.id),
+        volumes.MOVES: [m.to_json() for m in moves],
+        volumes.COPY_HOST: str(host.id),
+    }
+    task = queue_task(
+        session,
+        type=TaskType.VM_MOVE_STORAGE,
         target_type=KIND,
         target_id=vm.id,
         user_id=user_id,

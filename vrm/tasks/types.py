@@ -31,6 +31,7 @@ class TaskType(StrEnum):
     VM_CLONE = "vm.clone"
     VM_CONVERT_TO_TEMPLATE = "vm.convert-to-template"
     VM_MIGRATE = "vm.migrate"
+    VM_MOVE_STORAGE = "vm.move-storage"
     VM_DELETE = "vm.delete"
     IMAGE_IMPORT = "image.import"
     IMAGE_UPLOAD = "image.upload"

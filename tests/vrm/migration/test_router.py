@@ -151,10 +151,17 @@ def test_moving_the_disks_is_refused_before_anything_moves(
     assert refused({**to_target, "datastore_id": str(far.id)}) == "datastore_unreachable"
     # Stopped: no host reaches both the disk's datastore and the target's.
     assert refused({**to_target, "datastore_id": str(theirs.id)}) == "storage_not_reachable"
-    # No host has room for the disk on the datastore (the scheduler's pick).
+    # The target has no room for the disk on its datastore.
     theirs.capacity_mib = 10
+    session.add(HostDatastore(host_id=source.id, datastore_id=theirs.id, pool_name="theirs"))
     session.commit()
+    assert refused({**to_target, "datastore_id": str(theirs.id)}) == "insufficient_space"
+    # Without a host, the disks move and the VM stays: its own host must reach the
+    # datastore, which must have room.
+    assert refused({"datastore_id": str(far.id)}) == "datastore_unreachable"
     assert refused({"datastore_id": str(theirs.id)}) == "insufficient_space"
+    theirs.capacity_mib = 100_000
+    session.commit()
     # A disk that linked clones are made from stays where it is.
     add_volume(session, mine.id).backing_volume_id = volume.id
     session.commit()

@@ -47,6 +47,7 @@ TASK_LABELS = {
     "host.mount_datastore": "Attach datastore to host",
     "host.enter-maintenance": "Enter maintenance mode",
     "vm.migrate": "Migrate VM",
+    "vm.move-storage": "Move VM disks",
 }
 # What to do about the errors tasks end with most often (msgids; other codes get none).
 ERROR_HINTS = {
