@@ -111,11 +111,12 @@ class MoveStorageFlow(DiskCopies):
             bandwidth_mib_s=self.ctx.params.get("policy", {}).get("bandwidth_mib_s"),
             timeout_s=float(self.ctx.params.get("policy", {}).get("completion_timeout_s", 3600)),
         )
-        op = agent.copy_disk(self.vm.uuid, move.device, request)
-        self._remember(
-            COPY_OPS, {**self.ctx.task.result.get(COPY_OPS, {}), move.device: str(op.id)}
-        )
-        session.commit()  # a resumed task finds the copy again (the node answers the same)
+        op = self._earlier_copy(move)
+        if op is None:
+            op = agent.copy_disk(self.vm.uuid, move.device, request)
+            ops = {**self.ctx.task.result.get(COPY_OPS, {}), move.device: str(op.id)}
+            self._remember(COPY_OPS, ops)
+            session.commit()  # a resumed task finds this copy again
         aborting = False
         while op.state == OperationState.RUNNING:
             self._show(op, move)
@@ -128,6 +129,15 @@ class MoveStorageFlow(DiskCopies):
             raise AgentFailed(op.error.message, code=op.error.code, status=None, retryable=False)
         self._remember(SWITCHED, sorted({*self._switched(), move.device}))
         session.commit()
+
+    def _earlier_copy(self, move: Move) -> Operation | None:
+        """The copy of this disk a resumed task started before, if the node still knows
+        it and it did not fail (one that succeeded has switched the disk already)."""
+        started = self.ctx.task.result.get(COPY_OPS, {}).get(move.device)
+        if not started:
+            return None
+        op = self.agent.known_operation(uuid.UUID(str(started)))
+        return None if op is None or op.state == OperationState.FAILED else op
 
     def _show(self, op: Operation, move: Move) -> None:
         """The task's progress: the disks before this one, and this one's share."""
