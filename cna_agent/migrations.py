@@ -151,6 +151,16 @@ class Migrations:
         with self._lock:
             self._copy_aborts.add((uuid, device))
 
+    def release_source(self, uuid: UUID, macs: list[str]) -> None:
+        """Remove the plumbing and seed a domain that left had here (after a migration
+        whose end this agent did not see); refused while the domain is here."""
+        if self.node.report_or_none(uuid) is not None:
+            raise StateConflict(
+                f"domain {uuid} is on this node; its NICs stay plumbed",
+                code="domain_present",
+            )
+        self.node.unplumb(uuid, macs)
+
     def abort(self, uuid: UUID) -> None:
         """Stop the domain's running migration (the send ends with ``migration_aborted``);
         nothing to do when none runs."""

@@ -16,6 +16,7 @@ from cna_agent.protocol.migration import (
     DiskCopy,
     IncomingReady,
     MigrateRequest,
+    Unplumb,
 )
 from cna_agent.virt import cpu
 
@@ -82,6 +83,13 @@ def copy_disk(node: NodeDep, uuid: UUID, device: DeviceName, request: DiskCopy) 
 def abort_copy(node: NodeDep, uuid: UUID, device: DeviceName) -> None:
     """Abandon a running disk copy (the domain stays on its disk); nothing when none runs."""
     node.migrations.abort_copy(uuid, device)
+
+
+@router.post("/vms/{uuid}/unplumb", status_code=status.HTTP_204_NO_CONTENT)
+def unplumb(node: NodeDep, uuid: UUID, left: Unplumb) -> None:
+    """Remove what a domain that left this node had here (its filtered NICs' plumbing,
+    its seed); refused while the domain is here. Idempotent."""
+    node.migrations.release_source(uuid, left.macs)
 
 
 @router.post("/vms/{uuid}/migrate/abort", status_code=status.HTTP_204_NO_CONTENT)

@@ -13,7 +13,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from cna_agent.protocol import ObjectName, Wire
+from cna_agent.protocol import Mac, ObjectName, Wire
 
 DEFAULT_DOWNTIME_STEPS_MS = (100, 200, 300, 400, 500)
 
@@ -88,6 +88,14 @@ class DiskCopy(Wire):
     bandwidth_mib_s: int | None = Field(default=None, ge=1, le=100_000)
     # The copy is abandoned (the domain stays on its disk) when it takes longer.
     timeout_s: float = Field(default=3_600.0, gt=0, le=86_400)
+
+
+class Unplumb(Wire):
+    """What a domain that left this node had here: the MACs of its filtered NICs (their
+    bridge, veth and OVS port), and its seed. For a source whose agent lost track of a
+    migration that did complete."""
+
+    macs: list[Mac] = Field(default_factory=list, max_length=64)
 
 
 class CpuCompare(Wire):

@@ -52,6 +52,7 @@ from cna_agent.protocol.migration import (
     DiskCopy,
     IncomingReady,
     MigrateRequest,
+    Unplumb,
 )
 
 T = TypeVar("T")
@@ -296,6 +297,10 @@ class AgentClient:
     def abort_migration(self, vm_uuid: uuid.UUID) -> None:
         """Abort the domain's running migration; nothing to do when none runs."""
         self._send("POST", f"/v1/vms/{vm_uuid}/migrate/abort")
+
+    def unplumb(self, vm_uuid: uuid.UUID, macs: list[str]) -> None:
+        """Remove what a domain that left the node had there (NIC plumbing, seed)."""
+        self._request("POST", f"/v1/vms/{vm_uuid}/unplumb", Unplumb(macs=macs))
 
     def copy_disk(self, vm_uuid: uuid.UUID, device: str, request: DiskCopy) -> Operation:
         """Begin copying a running domain's disk into another volume of the node (it then

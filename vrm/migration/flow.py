@@ -112,6 +112,10 @@ class MigrateFlow(DiskCopies):
         if self.live:
             # The target forgets what it prepared (the domain keeps it: it arrived).
             self._quietly(lambda: self._target().cancel_incoming(self.vm.uuid))
+            # The source removed its plumbing and seed when the send ended; if its agent
+            # restarted meanwhile, it never saw the end: told again (idempotent).
+            filtered = [nic.mac for nic in self.vm.nics if nic.ips]
+            self._quietly(lambda: self._source().unplumb(self.vm.uuid, filtered))
 
     def tidy(self) -> None:
         """The VM is on the target: its disks go on their copies, the old volumes go."""
