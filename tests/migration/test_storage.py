@@ -18,6 +18,8 @@ from tests.migration.test_live import migrate, migrated, where
 
 MARKER = "write -P 0x5a 0 1M"
 CHECK = "read -P 0x5a 0 1M"
+# Enough data that a copy at 1 MiB/s lasts half a minute: time to cancel it.
+BULK = "write -P 0x5a 0 32M"
 
 
 def local_datastore(lab: Lab, index: int) -> str:
@@ -60,17 +62,28 @@ def volume_of(lab: Lab, vm_id: str) -> dict[str, Any]:
     return volume
 
 
-def test_a_running_vm_moves_to_another_hosts_local_datastore(lab: Lab, vms: list[str]) -> None:
-    first_local = local_datastore(lab, 0)
-    disks = [{"size_mib": 16, "datastore_id": first_local}]
-    vm = lab.make_vm("disks-live", disks=disks, power_on=False)
+def marked_vm(
+    lab: Lab, vms: list[str], name: str, *, size_mib: int = 16, written: str = MARKER
+) -> dict[str, Any]:
+    """A stopped VM of the first host, its disk on that host's own datastore with
+    ``written`` (a qemu-io write) in it; removed after the test."""
+    disks = [{"size_mib": size_mib, "datastore_id": local_datastore(lab, 0)}]
+    vm = lab.make_vm(name, disks=disks, power_on=False)
     vms.append(vm["id"])
     assert lab.host_index(vm["host_id"]) == 0, "only the first host reaches its datastore"
-    old_volume = volume_of(lab, vm["id"])
-    old_path = disk_path(lab, 0, vm["uuid"])
-    qemu_io(lab, 0, old_path, MARKER)
+    qemu_io(lab, 0, disk_path(lab, 0, vm["uuid"]), written)
+    return vm
+
+
+def start(lab: Lab, vm: dict[str, Any]) -> None:
     started = lab.admin.post(f"/vms/{vm['id']}/actions/start")
     assert wait_task(lab.admin, started.json()["task"]["id"])["state"] == "succeeded"
+
+
+def test_a_running_vm_moves_to_another_hosts_local_datastore(lab: Lab, vms: list[str]) -> None:
+    vm = marked_vm(lab, vms, "disks-live")
+    old_volume, old_path = volume_of(lab, vm["id"]), disk_path(lab, 0, vm["uuid"])
+    start(lab, vm)
     assert where(lab, vm["uuid"]) == {0: "running"}
 
     second_local = local_datastore(lab, 1)
@@ -95,11 +108,8 @@ def test_a_stopped_vm_moves_with_its_disks_through_a_datastore_both_hosts_reach(
     lab: Lab, vms: list[str]
 ) -> None:
     first_local, second_local = local_datastore(lab, 0), local_datastore(lab, 1)
-    disks = [{"size_mib": 16, "datastore_id": first_local}]
-    vm = lab.make_vm("disks-cold", disks=disks, power_on=False)
-    vms.append(vm["id"])
+    vm = marked_vm(lab, vms, "disks-cold")
     old_path = disk_path(lab, 0, vm["uuid"])
-    qemu_io(lab, 0, old_path, MARKER)
 
     # Stopped, its disks cannot go straight from one host's folder to the other's.
     refused = migrate(lab, vm["id"], host_id=lab.host_ids[1], datastore_id=second_local)
@@ -123,22 +133,17 @@ def test_a_stopped_vm_moves_with_its_disks_through_a_datastore_both_hosts_reach(
     assert volume_of(lab, vm["id"])["datastore_id"] == first_local
     qemu_io(lab, 0, disk_path(lab, 0, vm["uuid"]), CHECK)
     assert not exists(lab, 1, shared_path)
-    started = lab.admin.post(f"/vms/{vm['id']}/actions/start")
-    assert wait_task(lab.admin, started.json()["task"]["id"])["state"] == "succeeded"
+    start(lab, vm)
     assert where(lab, vm["uuid"]) == {0: "running"}
 
 
 def test_a_cancelled_disk_move_leaves_the_vm_and_its_disk_where_they_were(
     lab: Lab, vms: list[str]
 ) -> None:
-    first_local, second_local = local_datastore(lab, 0), local_datastore(lab, 1)
-    disks = [{"size_mib": 64, "datastore_id": first_local}]
-    vm = lab.make_vm("disks-cancel", disks=disks, power_on=False)
-    vms.append(vm["id"])
+    second_local = local_datastore(lab, 1)
+    vm = marked_vm(lab, vms, "disks-cancel", size_mib=64, written=BULK)
     old_volume = volume_of(lab, vm["id"])
-    qemu_io(lab, 0, disk_path(lab, 0, vm["uuid"]), "write -P 0x5a 0 32M")
-    started = lab.admin.post(f"/vms/{vm['id']}/actions/start")
-    assert wait_task(lab.admin, started.json()["task"]["id"])["state"] == "succeeded"
+    start(lab, vm)
 
     # At 1 MiB/s the 32 MiB written take half a minute to copy.
     answer = migrate(
@@ -175,13 +180,9 @@ def pool_dir(lab: Lab, index: int, datastore_id: str) -> str:
 
 def test_the_disks_of_a_vm_move_to_another_datastore_of_its_host(lab: Lab, vms: list[str]) -> None:
     first_local = local_datastore(lab, 0)
-    disks = [{"size_mib": 16, "datastore_id": first_local}]
-    vm = lab.make_vm("disks-here", disks=disks, power_on=False)
-    vms.append(vm["id"])
+    vm = marked_vm(lab, vms, "disks-here")
     old_path = disk_path(lab, 0, vm["uuid"])
-    qemu_io(lab, 0, old_path, MARKER)
-    started = lab.admin.post(f"/vms/{vm['id']}/actions/start")
-    assert wait_task(lab.admin, started.json()["task"]["id"])["state"] == "succeeded"
+    start(lab, vm)
 
     # Running: a block copy on the host, the guest switched onto the copy.
     task = migrated(lab, vm["id"], datastore_id=lab.shared)
@@ -223,14 +224,9 @@ def defined_path(lab: Lab, index: int, vm_uuid: str) -> str:
 def test_a_cancelled_move_on_one_host_leaves_the_disk_where_it_was(
     lab: Lab, vms: list[str]
 ) -> None:
-    first_local = local_datastore(lab, 0)
-    disks = [{"size_mib": 64, "datastore_id": first_local}]
-    vm = lab.make_vm("disks-here-cancel", disks=disks, power_on=False)
-    vms.append(vm["id"])
+    vm = marked_vm(lab, vms, "disks-here-cancel", size_mib=64, written=BULK)
     old_volume, old_path = volume_of(lab, vm["id"]), disk_path(lab, 0, vm["uuid"])
-    qemu_io(lab, 0, old_path, "write -P 0x5a 0 32M")
-    started = lab.admin.post(f"/vms/{vm['id']}/actions/start")
-    assert wait_task(lab.admin, started.json()["task"]["id"])["state"] == "succeeded"
+    start(lab, vm)
 
     answer = migrate(lab, vm["id"], datastore_id=lab.shared, bandwidth_mib_s=1)
     assert answer.status_code == 202, answer.text

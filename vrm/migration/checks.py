@@ -140,20 +140,26 @@ def refuse_snapshots(session: Session, vm: Vm) -> None:
         )
 
 
-def check_storage(session: Session, vm: Vm, host: Host, move: DiskMove | None = None) -> None:
-    """The target reaches every datastore of the VM (shared storage), or the one its
-    disks move to."""
-    stores = datastores_of(session, vm, move)
-    reached = set(
+def reached_datastores(
+    session: Session, host_id: uuid.UUID, stores: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Those of ``stores`` that ``host_id`` has mounted."""
+    return set(
         session.scalars(
             select(HostDatastore.datastore_id).where(
-                HostDatastore.host_id == host.id,
+                HostDatastore.host_id == host_id,
                 HostDatastore.datastore_id.in_(stores),
                 HostDatastore.mounted.is_(True),
             )
         )
     )
-    missing = sorted(str(s) for s in stores - reached)
+
+
+def check_storage(session: Session, vm: Vm, host: Host, move: DiskMove | None = None) -> None:
+    """The target reaches every datastore of the VM (shared storage), or the one its
+    disks move to."""
+    stores = datastores_of(session, vm, move)
+    missing = sorted(str(s) for s in stores - reached_datastores(session, host.id, stores))
     if move is not None:
         if missing:
             raise Conflict(
@@ -263,10 +269,10 @@ def _refused_storage(exc: NoValidHost) -> Conflict:
     reasons = [str(r) for r in hosts if not str(r).startswith("excluded:")]  # the source
     if not reasons or not all(r.startswith("datastore:") for r in reasons):
         return exc
-    full = all("MiB free" in r for r in reasons)
+    codes = {_code(reason, "", moving=True) for reason in reasons}
     return Conflict(
         f"no host can take the VM with its disks on that datastore ({reasons[0]})",
-        code="insufficient_space" if full else "datastore_unreachable",
+        code="insufficient_space" if codes == {"insufficient_space"} else "datastore_unreachable",
         details=exc.details,
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cna_agent.protocol import VolumeSpec
@@ -161,6 +161,13 @@ class DiskCopies(VmFlow):
     def _cancel_requested(self) -> bool:
         self.ctx.session.refresh(self.ctx.task, ["cancel_requested_at"])
         return self.ctx.task.cancel_requested_at is not None
+
+    def _quietly(self, call: Callable[[], object]) -> None:
+        """A clean-up call whose failure must not stop the rest: logged, not raised."""
+        try:
+            call()
+        except AgentCallError as exc:
+            log.warning("clean-up of task %s: %s", self.ctx.task.id, exc.message)
 
     def _copy_event(self, message: str) -> None:
         emit(

@@ -20,10 +20,8 @@ cancelled migration leaves the VM on the source with nothing left on the target.
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
-from collections.abc import Callable
 
 from cna_agent.protocol import (
     DomainReport,
@@ -32,7 +30,7 @@ from cna_agent.protocol import (
     OperationState,
 )
 from cna_agent.protocol.migration import IncomingReady, MigrateRequest, MigrationPolicy
-from vrm.agents.client import AgentCallError, AgentClient, AgentFailed, AgentRejected
+from vrm.agents.client import AgentClient, AgentFailed, AgentRejected
 from vrm.events.emit import emit
 from vrm.migration.copies import DiskCopies
 from vrm.models import Host
@@ -41,8 +39,6 @@ from vrm.tasks.flow import TaskFailure
 from vrm.tasks.types import TaskType
 from vrm.vms.repository import VmRepository
 from vrm.vms.spec import domain_spec
-
-log = logging.getLogger(__name__)
 
 # A migration ends within a poll of the node's job; polls are cheap local GETs.
 POLL_S = 0.1
@@ -279,9 +275,3 @@ class MigrateFlow(DiskCopies):
         if where.state == DomainState.PAUSED:
             return VmState.PAUSED
         return VmState.STOPPED if where.state == DomainState.SHUTOFF else self.previous_state()
-
-    def _quietly(self, call: Callable[[], object]) -> None:
-        try:
-            call()
-        except AgentCallError as exc:
-            log.warning("migration clean-up of task %s: %s", self.ctx.task.id, exc.message)

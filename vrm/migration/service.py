@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from vrm.hosts.repository import HostRepository
 from vrm.migration import checks, volumes
 from vrm.migration.checks import AgentOf, DiskMove
 from vrm.migration.schemas import ClusterMigration, MigrateBody
-from vrm.models import Cluster, Task, Vm
+from vrm.models import Cluster, Datastore, Task, Vm, Volume
 from vrm.models.enums import VmState
 from vrm.tasks.flow import TaskRuntime
 from vrm.tasks.service import queue_task
@@ -72,16 +73,19 @@ def start(
     vm = _movable(repo, vm_id)
     if body.datastore_id is not None and body.host_id in (None, vm.host_id):
         return _move_storage(session, settings, repo, vm, body, user_id)
-    move = _disk_move(session, vm, body.datastore_id)
-    target = checks.pick_target(session, vm, body.host_id, move)
+    disks = _disks(session, vm, body.datastore_id)
+    target = checks.pick_target(session, vm, body.host_id, disks.move if disks else None)
     target_id, source_id = target.id, vm.host_id
     assert source_id is not None
     # The scheduler's pick locked the cluster: let go before asking the nodes.
     session.rollback()
     vm = _movable(repo, vm_id)
-    live = vm.state == VmState.RUNNING
-    move = _disk_move(session, vm, body.datastore_id)
-    copy_host = None if move is None or live else _copy_host(session, vm, move, target_id)
+    disks = _disks(session, vm, body.datastore_id)
+    move = disks.move if disks else None
+    copy_host = None
+    if disks is not None and vm.state != VmState.RUNNING:
+        candidates = (source_id, target_id)
+        copy_host = volumes.copy_host(session, vm, candidates, disks.move.volume_ids, disks.store)
     cluster = session.get(Cluster, vm.cluster_id)
     assert cluster is not None
     source, destination = agent(session, source_id), agent(session, target_id)
@@ -93,30 +97,18 @@ def start(
         session.refresh(vm)
         raise refusal(vm, Operation.MIGRATE)
     vm.migration_target_host_id = target_id  # claims the target's capacity (placed counters)
-    policy = ClusterMigration.model_validate(cluster.migration_policy).policy(
-        body, completion_timeout_s=_completion_timeout(settings, vm, move)
-    )
-    params: dict[str, Any] = {
-        "previous_state": previous.value,
-        "source_host_id": str(source_id),
-        "target_host_id": str(target_id),
-        "live": live,
-        "policy": policy.model_dump(mode="json"),
-        "datastore_id": str(move.datastore_id) if move else None,
-    }
-    if move is not None:
-        # After the claim: the new volumes (creating) hold the datastore's space from now.
-        store = volumes.target_datastore(session, vm, move.datastore_id)
-        moves = volumes.new_volumes(session, vm, store, volumes.moving(session, vm, store))
-        params[volumes.MOVES] = [m.to_json() for m in moves]
-        params[volumes.COPY_HOST] = str(copy_host) if copy_host else None
-    task = queue_task(
+    task = _queue(
         session,
-        type=TaskType.VM_MIGRATE,
-        target_type=KIND,
-        target_id=vm.id,
+        settings,
+        body,
+        TaskType.VM_MIGRATE,
+        vm=vm,
+        cluster=cluster,
+        previous=previous,
+        hosts=(source_id, target_id),
+        disks=disks,
+        copy_host=copy_host,
         user_id=user_id,
-        params=params,
     )
     return vm, task
 
@@ -130,45 +122,69 @@ def _move_storage(
     user_id: uuid.UUID | None,
 ) -> tuple[Vm, Task]:
     """A datastore and no other host: the disks move, the VM stays (``vm.move-storage``)."""
-    assert body.datastore_id is not None
     assert vm.host_id is not None
     checks.refuse_snapshots(session, vm)
-    move = _disk_move(session, vm, body.datastore_id)
-    assert move is not None
+    disks = _disks(session, vm, body.datastore_id)
+    assert disks is not None
     host = get_or_404(HostRepository(session), vm.host_id, "host")
-    checks.check_storage(session, vm, host, move)
-    checks.claim_space(session, host, move)
+    checks.check_storage(session, vm, host, disks.move)
+    checks.claim_space(session, host, disks.move)
     previous = vm.state
     if not repo.claim(vm.id, Operation.MIGRATE):
         session.refresh(vm)
         raise refusal(vm, Operation.MIGRATE)
-    live = previous == VmState.RUNNING
     cluster = session.get(Cluster, vm.cluster_id)
     assert cluster is not None
-    policy = ClusterMigration.model_validate(cluster.migration_policy).policy(
-        body, completion_timeout_s=_completion_timeout(settings, vm, move)
-    )
-    store = volumes.target_datastore(session, vm, move.datastore_id)
-    moves = volumes.new_volumes(session, vm, store, volumes.moving(session, vm, store))
-    params: dict[str, Any] = {
-        "previous_state": previous.value,
-        "source_host_id": str(host.id),
-        "target_host_id": str(host.id),
-        "live": live,
-        "policy": policy.model_dump(mode="json"),
-        "datastore_id": str(store.id),
-        volumes.MOVES: [m.to_json() for m in moves],
-        volumes.COPY_HOST: str(host.id),
-    }
-    task = queue_task(
+    task = _queue(
         session,
-        type=TaskType.VM_MOVE_STORAGE,
-        target_type=KIND,
-        target_id=vm.id,
+        settings,
+        body,
+        TaskType.VM_MOVE_STORAGE,
+        vm=vm,
+        cluster=cluster,
+        previous=previous,
+        hosts=(host.id, host.id),
+        disks=disks,
+        copy_host=host.id,
         user_id=user_id,
-        params=params,
     )
     return vm, task
+
+
+def _queue(
+    session: Session,
+    settings: Settings,
+    body: MigrateBody,
+    type: TaskType,
+    *,
+    vm: Vm,
+    cluster: Cluster,
+    previous: VmState,
+    hosts: tuple[uuid.UUID, uuid.UUID],
+    disks: _Disks | None,
+    copy_host: uuid.UUID | None,
+    user_id: uuid.UUID | None,
+) -> Task:
+    """The task of a claimed move (the disks' copies made as rows now: after the claim,
+    they hold the datastore's space from here on)."""
+    policy = ClusterMigration.model_validate(cluster.migration_policy).policy(
+        body, completion_timeout_s=_completion_timeout(settings, vm, disks)
+    )
+    params: dict[str, Any] = {
+        "previous_state": previous.value,
+        "source_host_id": str(hosts[0]),
+        "target_host_id": str(hosts[1]),
+        "live": previous == VmState.RUNNING,
+        "policy": policy.model_dump(mode="json"),
+        "datastore_id": str(disks.store.id) if disks else None,
+    }
+    if disks is not None:
+        moves = volumes.new_volumes(session, vm, disks.store, disks.disks)
+        params[volumes.MOVES] = [m.to_json() for m in moves]
+        params[volumes.COPY_HOST] = str(copy_host) if copy_host else None
+    return queue_task(
+        session, type=type, target_type=KIND, target_id=vm.id, user_id=user_id, params=params
+    )
 
 
 def _movable(repo: VmRepository, vm_id: uuid.UUID) -> Vm:
@@ -181,29 +197,34 @@ def _movable(repo: VmRepository, vm_id: uuid.UUID) -> Vm:
     return vm
 
 
-def _disk_move(session: Session, vm: Vm, datastore_id: uuid.UUID | None) -> DiskMove | None:
+@dataclass(frozen=True, slots=True)
+class _Disks:
+    """The disks that move (device, volume) and the datastore they go to."""
+
+    store: Datastore
+    disks: list[tuple[str, Volume]]
+
+    @property
+    def move(self) -> DiskMove:
+        """What the checks and the claim need of it."""
+        return DiskMove(
+            datastore_id=self.store.id,
+            volume_ids=frozenset(volume.id for _device, volume in self.disks),
+            mib=sum(volume.capacity_mib for _device, volume in self.disks),
+        )
+
+
+def _disks(session: Session, vm: Vm, datastore_id: uuid.UUID | None) -> _Disks | None:
     """The disks that move to ``datastore_id`` with the VM, or None (they stay)."""
     if datastore_id is None:
         return None
     store = volumes.target_datastore(session, vm, datastore_id)
-    disks = volumes.moving(session, vm, store)
-    return DiskMove(
-        datastore_id=store.id,
-        volume_ids=frozenset(volume.id for _device, volume in disks),
-        mib=sum(volume.capacity_mib for _device, volume in disks),
-    )
+    return _Disks(store, volumes.moving(session, vm, store))
 
 
-def _copy_host(session: Session, vm: Vm, move: DiskMove, target_id: uuid.UUID) -> uuid.UUID:
-    """The node that copies a stopped VM's disks: it reaches both datastores."""
-    assert vm.host_id is not None
-    store = volumes.target_datastore(session, vm, move.datastore_id)
-    return volumes.copy_host(session, vm, (vm.host_id, target_id), move.volume_ids, store)
-
-
-def _completion_timeout(settings: Settings, vm: Vm, move: DiskMove | None) -> float:
+def _completion_timeout(settings: Settings, vm: Vm, disks: _Disks | None) -> float:
     """The time limit of a live migration: per GiB of memory and of the disks it copies,
     never below the minimum."""
-    mib = vm.memory_mib + (move.mib if move else 0)
+    mib = vm.memory_mib + (disks.move.mib if disks else 0)
     per_gib = settings.migration_timeout_s_per_gib * mib / MIB_PER_GIB
     return max(settings.migration_min_timeout_s, per_gib)

@@ -13,13 +13,13 @@ guest uses), and its old volume goes.
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
+from functools import partial
 
 from cna_agent.protocol import Operation, OperationState
 from cna_agent.protocol.migration import DiskCopy
-from vrm.agents.client import AgentCallError, AgentFailed
+from vrm.agents.client import AgentFailed
 from vrm.events.emit import emit
 from vrm.migration.copies import DiskCopies
 from vrm.migration.volumes import Move
@@ -27,8 +27,6 @@ from vrm.models import Datastore, Volume
 from vrm.tasks.flow import TaskFailure
 from vrm.tasks.types import TaskType
 from vrm.vms.spec import domain_spec, pool_of
-
-log = logging.getLogger(__name__)
 
 # A copy is followed at this pace (local calls on the node).
 POLL_S = 0.2
@@ -90,7 +88,7 @@ class MoveStorageFlow(DiskCopies):
         if done:
             self._adopt_copies(done, redefine=True)
         elif not self.live:
-            self._quietly_redefine()  # the stopped domain back on its old volumes
+            self._quietly(self.redefine)  # the stopped domain back on its old volumes
         self._drop_copies([m for m in self.moves if m.device not in switched])
         self.end(self.previous_state())
 
@@ -151,12 +149,8 @@ class MoveStorageFlow(DiskCopies):
         """Stop the node's copies still running and wait for them to end."""
         agent = self.agent
         for move in self.moves:
-            if move.device in self._switched():
-                continue
-            try:
-                agent.abort_disk_copy(self.vm.uuid, move.device)
-            except AgentCallError:
-                continue
+            if move.device not in self._switched():
+                self._quietly(partial(agent.abort_disk_copy, self.vm.uuid, move.device))
         deadline = time.monotonic() + SETTLE_S
         for op_id in self.ctx.task.result.get(COPY_OPS, {}).values():
             while time.monotonic() < deadline:
@@ -172,11 +166,3 @@ class MoveStorageFlow(DiskCopies):
 
     def _switched(self) -> set[str]:
         return set(self.ctx.task.result.get(SWITCHED, []))
-
-    def _quietly_redefine(self) -> None:
-        try:
-            self.redefine()
-        except AgentCallError as exc:
-            log.warning(
-                "VM %s could not be defined back on its volumes: %s", self.vm.name, exc.message
-            )

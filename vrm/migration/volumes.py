@@ -28,7 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vrm.errors import Conflict, NotFound
-from vrm.models import Cluster, Datastore, HostDatastore, Vm, Volume
+from vrm.migration.checks import reached_datastores
+from vrm.models import Cluster, Datastore, Vm, Volume
 from vrm.models.enums import ObjectState
 from vrm.vms.spec import volume_name
 
@@ -135,16 +136,7 @@ def copy_host(
     stores = select(Volume.datastore_id).where(Volume.id.in_(list(volume_ids)))
     wanted = set(session.scalars(stores)) | {store.id}
     for host_id in candidates:
-        reached = set(
-            session.scalars(
-                select(HostDatastore.datastore_id).where(
-                    HostDatastore.host_id == host_id,
-                    HostDatastore.datastore_id.in_(wanted),
-                    HostDatastore.mounted.is_(True),
-                )
-            )
-        )
-        if reached == wanted:
+        if reached_datastores(session, host_id, wanted) == wanted:
             return host_id
     raise Conflict(
         f"no host reaches both the datastores of VM {vm.name}'s disks and {store.name}, "
